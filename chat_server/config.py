@@ -1,0 +1,250 @@
+"""Settings: every knob of the server, read once from flags and environment."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+__all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
+
+DEFAULT_TOKEN_TTL = 24 * 3600
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class ConfigError(ValueError):
+    """A configuration value that the server cannot start with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed, validated configuration of one server process.
+
+    The defaults are those of the public contract; tests build their own
+    ``Settings(...)`` and hand it to ``create_app``.
+    """
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    #: Redis that links processes; ``None`` keeps everything in this process.
+    redis_url: str | None = None
+    #: Bearer key of the REST API; ``None`` refuses the API with 503.
+    api_key: str | None = None
+    #: HS256 secret; ``None`` is guest mode, otherwise a JWT is required.
+    secret: str | None = None
+    #: Allowed browser origins: ``None`` same origin only, ``("*",)`` any.
+    cors_origins: tuple[str, ...] | None = None
+    history_size: int = 100
+    log_level: str = "INFO"
+    log_format: str = "text"
+    rate_burst: int = 20
+    rate_per_second: float = 5.0
+    api_rate_per_second: float = 50.0
+    max_payload: int = 65536
+    send_queue_bytes: int = 1048576
+    #: Seconds a process's presence entries outlive its last heartbeat.
+    presence_ttl: float = 45.0
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What ``python -m chat_server`` was asked to do."""
+
+    name: str  # "serve" or "token"
+    settings: Settings
+    username: str | None = None
+    ttl: int = DEFAULT_TOKEN_TTL
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    return value
+
+
+def _port(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a port number, got {raw!r}") from None
+    if not 1 <= value <= 65535:
+        raise ConfigError(f"{name} must be between 1 and 65535, got {raw!r}")
+    return value
+
+
+def _redis_url(name: str, raw: str) -> str:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL ({exc}): {raw!r}") from None
+    if parts.scheme not in REDIS_SCHEMES:
+        raise ConfigError(
+            f"{name} must start with redis://, rediss:// or unix://, got {raw!r}"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"{name} has no host name: {raw!r}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError(f"{name} has no socket path: {raw!r}")
+    db = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if db and not db.isdigit():
+        raise ConfigError(f"{name} database must be a number, got {db!r}")
+    return raw
+
+
+def _cors_origins(name: str, raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if not origins:
+        raise ConfigError(f"{name} lists no origin: {raw!r}")
+    for origin in origins:
+        if origin == "*":
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                f"{name} entries must look like https://example.com, got {origin!r}"
+            )
+    return ("*",) if "*" in origins else origins
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level
+
+
+def _log_format(name: str, raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ConfigError(f"{name} must be text or json, got {raw!r}")
+    return fmt
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    field: str
+    env: str
+    flag: str
+    parse: Callable[[str, str], Any]
+    help: str
+
+
+OPTIONS: tuple[_Option, ...] = (
+    _Option("port", "PORT", "--port", _port, "TCP port (8080)"),
+    _Option("host", "HOST", "--host", _text, "bind address (0.0.0.0)"),
+    _Option("redis_url", "REDIS_URL", "--redis-url", _redis_url, "Redis linking processes"),
+    _Option("api_key", "CHAT_API_KEY", "--api-key", _text, "bearer key of the REST API"),
+    _Option("secret", "CHAT_SECRET", "--secret", _text, "HS256 secret: require JWTs"),
+    _Option(
+        "cors_origins", "CHAT_CORS_ORIGINS", "--cors-origins", _cors_origins,
+        "comma-separated allowed browser origins, or *",
+    ),
+    _Option(
+        "history_size", "CHAT_HISTORY_SIZE", "--history-size", _positive_int,
+        "messages kept per room and per conversation (100)",
+    ),
+    _Option("log_level", "LOG_LEVEL", "--log-level", _log_level, "logging level (INFO)"),
+    _Option("log_format", "LOG_FORMAT", "--log-format", _log_format, "text or json (text)"),
+    _Option(
+        "rate_burst", "CHAT_RATE_BURST", "--rate-burst", _positive_int,
+        "client events a connection may send at once (20)",
+    ),
+    _Option(
+        "rate_per_second", "CHAT_RATE_PER_SECOND", "--rate-per-second", _positive_float,
+        "client events per second a connection may keep sending (5)",
+    ),
+    _Option(
+        "api_rate_per_second", "CHAT_API_RATE_PER_SECOND", "--api-rate-per-second",
+        _positive_float, "REST requests per second per key (50)",
+    ),
+    _Option(
+        "max_payload", "CHAT_MAX_PAYLOAD", "--max-payload", _positive_int,
+        "bytes in one incoming Engine.IO packet (65536)",
+    ),
+    _Option(
+        "send_queue_bytes", "CHAT_SEND_QUEUE_BYTES", "--send-queue-bytes", _positive_int,
+        "outgoing bytes held for one connection (1048576)",
+    ),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, raised, never printed."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS keeps absent flags out of the namespace, so a flag given before
+    # the sub-command is not overwritten by the sub-command's defaults.
+    for opt in OPTIONS:
+        parser.add_argument(
+            opt.flag, dest=opt.field, default=argparse.SUPPRESS,
+            help=f"{opt.help}; env {opt.env}",
+        )
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m chat_server", description="Real-time chat server.")
+    _add_options(parser)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    serve = commands.add_parser("serve", help="run the server (the default)")
+    _add_options(serve)
+    token = commands.add_parser("token", help="print a JWT for a user")
+    _add_options(token)
+    token.add_argument("username")
+    token.add_argument("--ttl", default=str(DEFAULT_TOKEN_TTL), help="seconds (86400)")
+    return parser
+
+
+def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Command:
+    """Parse flags and environment into a ``Command``; flags win over variables.
+
+    Raises ``ConfigError`` with a one-line message on any bad value.
+    """
+    args = vars(_build_parser().parse_args(list(argv)))
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        if opt.field in args:
+            raw, name = args[opt.field], opt.flag
+        elif environ.get(opt.env, "") != "":
+            # An empty variable counts as unset, as platforms often leave them so.
+            raw, name = environ[opt.env], opt.env
+        else:
+            continue
+        values[opt.field] = opt.parse(name, raw)
+    settings = Settings(**values)
+    if args.get("command") == "token":
+        username = str(args["username"])
+        return Command("token", settings, username, _positive_int("--ttl", args["ttl"]))
+    return Command("serve", settings)
+
+
+def log_level_number(settings: Settings) -> int:
+    """The ``logging`` level number for ``settings.log_level``."""
+    return logging.getLevelNamesMapping()[settings.log_level]
