@@ -1,0 +1,194 @@
+"""Fixtures: real chat servers (in-process and as child processes), real Redis, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from pytest_aiohttp import AiohttpServer
+
+from chat_server.config import Settings
+from tests.support.clients import ChatClient
+from tests.support.process import ServerProcess
+from tests.support.redis import RedisServer, redis_binary
+
+API_KEY = "test-key"
+
+#: Fixtures that need a redis-server binary; tests using them get the ``redis`` mark.
+REDIS_FIXTURES = {"redis_server", "redis_url", "fresh_redis", "server_processes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.redis)
+
+
+def _require_redis_binary() -> None:
+    if redis_binary() is not None:
+        return
+    reason = "redis-server is not on PATH; install it (apt-get install redis-server)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}: required under CI=true", pytrace=False)
+    pytest.skip(reason)
+
+
+# -- settings and in-process servers ------------------------------------------------
+
+
+def chat_settings(**overrides: Any) -> Settings:
+    """``Settings`` for tests: rate limits out of the way and a known API key."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "api_key": API_KEY,
+        "rate_burst": 10_000,
+        "rate_per_second": 10_000.0,
+        "api_rate_per_second": 10_000.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., Settings]:
+    """``make_settings(**overrides) -> Settings`` with test-friendly defaults."""
+    return chat_settings
+
+
+StartServer = Callable[[Settings], Awaitable[str]]
+
+
+@pytest.fixture
+def start_server(aiohttp_server: AiohttpServer) -> StartServer:
+    """``await start_server(settings) -> base URL``: ``create_app`` served on a free port."""
+    from chat_server.app import create_app
+
+    async def start(settings: Settings) -> str:
+        server = await aiohttp_server(create_app(settings))
+        return str(server.make_url("")).rstrip("/")
+
+    return start
+
+
+@pytest.fixture
+async def chat_url(start_server: StartServer) -> str:
+    """Base URL of a single-process server (no Redis) with ``chat_settings()``."""
+    return await start_server(chat_settings())
+
+
+# -- clients --------------------------------------------------------------------------
+
+Connect = Callable[..., Awaitable[ChatClient]]
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """``await connect(url, username="alice", **kw) -> ChatClient``; closes them all after.
+
+    ``username`` becomes ``auth={"username": ...}`` unless ``auth`` is given;
+    other keywords go to ``ChatClient.connect`` (``transports``, ``headers``,
+    ``reconnection``, ...). A refused connection raises ``ConnectRefused``.
+    """
+    clients: list[ChatClient] = []
+
+    async def open_client(url: str, username: str | None = None, **kw: Any) -> ChatClient:
+        if "auth" not in kw and username is not None:
+            kw["auth"] = {"username": username}
+        client = ChatClient(**kw.pop("client_kwargs", {}))
+        clients.append(client)
+        await client.open(url, **kw)
+        return client
+
+    yield open_client
+    await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An ``aiohttp.ClientSession`` for REST calls."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def api_headers() -> dict[str, str]:
+    """The ``Authorization`` header for ``chat_settings()``'s API key."""
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+# -- Redis ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One ``redis-server`` for the whole session (skip or, under CI=true, fail without one)."""
+    _require_redis_binary()
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session's Redis, emptied (FLUSHALL) before the test."""
+    if not redis_server.running:
+        # a test stopped the shared server; bring it back rather than fail the rest
+        redis_server.start()
+    redis_server.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, free to stop, kill or pause."""
+    _require_redis_binary()
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+StartProcesses = Callable[..., Awaitable[list[ServerProcess]]]
+
+
+@pytest.fixture
+async def server_processes(redis_url: str) -> AsyncIterator[StartProcesses]:
+    """``await server_processes(n, env={...}, args=[...], redis_url=...)``: n real processes.
+
+    They share ``redis_url`` (the session Redis by default), run with the
+    rate limits raised and ``CHAT_API_KEY`` = ``test-key`` unless ``env``
+    says otherwise, and are stopped after the test.
+    """
+    started: list[ServerProcess] = []
+    shared_url = redis_url
+
+    async def start(
+        n: int = 2,
+        *,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        redis_url: str | None = None,
+    ) -> list[ServerProcess]:
+        full_env = {
+            "REDIS_URL": redis_url or shared_url,
+            "CHAT_API_KEY": API_KEY,
+            "CHAT_RATE_BURST": "10000",
+            "CHAT_RATE_PER_SECOND": "10000",
+            "CHAT_API_RATE_PER_SECOND": "10000",
+            "LOG_LEVEL": "WARNING",
+        }
+        full_env.update(env or {})
+        procs = [ServerProcess(env=full_env, args=args or []) for _ in range(n)]
+        started.extend(procs)
+        for proc in procs:
+            proc.launch()
+        await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in procs))
+        return procs
+
+    yield start
+    await asyncio.gather(*(asyncio.to_thread(p.stop) for p in started))

@@ -1,0 +1,156 @@
+"""A throwaway ``redis-server`` on a free port, owned by the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.ports import free_port
+
+__all__ = ["RedisServer", "redis_binary"]
+
+
+def redis_binary() -> str | None:
+    """Path of ``redis-server`` on PATH, or ``None`` when it is not installed."""
+    return shutil.which("redis-server")
+
+
+def _command(port: int, command: bytes, timeout: float = 1.0) -> bytes:
+    """Send one inline Redis command and return the first reply line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(command + b"\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            chunk = sock.recv(1024)
+            if not chunk:
+                break
+            reply += chunk
+        return reply.strip()
+
+
+class RedisServer:
+    """A ``redis-server`` child process that keeps nothing on disk.
+
+    :param port: TCP port on 127.0.0.1; a free one by default. It stays the
+                 same across ``stop()``/``start()``, so servers pointed at
+                 ``url`` can reconnect to a restarted Redis.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        binary = redis_binary()
+        if binary is None:
+            raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
+        self.binary = binary
+        self.port = port if port is not None else free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="chat-test-redis-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self._dir / "redis.log"
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it answers PING."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        # a config file on stdin keeps the empty `save ""` argument unambiguous
+        config = (
+            f"port {self.port}\n"
+            "bind 127.0.0.1\n"
+            'save ""\n'
+            "appendonly no\n"
+            f"dir {self._dir}\n"
+            f"logfile {self.log_path}\n"
+        )
+        self._proc = subprocess.Popen(
+            [self.binary, "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(config.encode())
+        self._proc.stdin.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start-up:\n{self._log_tail()}")
+            with contextlib.suppress(OSError):
+                if _command(self.port, b"PING") == b"+PONG":
+                    return
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not answer PING:\n{self._log_tail()}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop it politely (SIGTERM), SIGKILL after 5 s."""
+        if self._proc is None:
+            return
+        self.resume()
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """Stop it at once (SIGKILL), as a crash would."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections stay open but nothing answers."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo ``pause()`` (SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGCONT)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def flushall(self) -> None:
+        """Forget every key, so each test starts from an empty Redis."""
+        reply = _command(self.port, b"FLUSHALL")
+        if reply != b"+OK":
+            raise RuntimeError(f"FLUSHALL answered {reply!r}")
+
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
