@@ -1,0 +1,78 @@
+"""Unit tests of the logging setup."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from chat_server.logs import configure_logging
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_format_writes_one_object_per_line_with_extra_fields() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    logging.getLogger("chat_server.test").info("joined %s", "lobby", extra={"sid": "s1"})
+    logging.getLogger("chat_server.test").warning("line\nbreak")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2
+    first = json.loads(lines[0])
+    assert first["msg"] == "joined lobby"
+    assert first["level"] == "INFO"
+    assert first["logger"] == "chat_server.test"
+    assert first["sid"] == "s1"
+    assert first["ts"].endswith("Z")
+    assert json.loads(lines[1])["msg"] == "line\nbreak"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_format_carries_the_traceback_inside_the_line() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("chat_server.test").exception("failed")
+    (line,) = stream.getvalue().splitlines()
+    assert "RuntimeError: boom" in json.loads(line)["exc"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_level_filters_records_below_it() -> None:
+    stream = io.StringIO()
+    configure_logging("WARNING", "text", stream)
+    logging.getLogger("chat_server.test").info("hidden")
+    logging.getLogger("chat_server.test").warning("shown")
+    assert "hidden" not in stream.getvalue()
+    assert "WARNING chat_server.test: shown" in stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_configuring_twice_replaces_the_handler_instead_of_doubling_lines() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    configure_logging("INFO", "text", first)
+    configure_logging("INFO", "json", second)
+    logging.getLogger("chat_server.test").info("once")
+    assert first.getvalue() == ""
+    assert len(second.getvalue().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_socketio_packet_logging_stays_quiet_at_info() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "text", stream)
+    logging.getLogger("socketio.server").info('emitting event "message" text=secret')
+    assert "secret" not in stream.getvalue()
