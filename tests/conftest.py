@@ -53,6 +53,10 @@ def chat_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: waits out a real timeout (tens of seconds)")
+
+
 @pytest.fixture
 def make_settings() -> Callable[..., Settings]:
     """``make_settings(**overrides) -> Settings`` with test-friendly defaults."""
@@ -151,6 +155,25 @@ def fresh_redis() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("redis", marks=pytest.mark.redis)],
+)
+def backend_settings(request: pytest.FixtureRequest) -> Callable[..., Settings]:
+    """``backend_settings(**overrides) -> Settings``, once per store: in memory, then Redis.
+
+    Tests using it run twice, so the in-process and the Redis-backed
+    history and presence stores are held to the same behaviour.
+    """
+    extra: dict[str, Any] = {}
+    if request.param == "redis":
+        extra["redis_url"] = request.getfixturevalue("redis_url")
+
+    def build(**overrides: Any) -> Settings:
+        return chat_settings(**{**extra, **overrides})
+
+    return build
 
 
 StartProcesses = Callable[..., Awaitable[list[ServerProcess]]]

@@ -14,7 +14,7 @@ __all__ = ["NO_PAYLOAD", "ChatClient", "ConnectRefused"]
 NO_PAYLOAD: Any = object()
 
 
-class ConnectRefused(Exception):
+class ConnectRefused(socketio.exceptions.ConnectionError):
     """The server refused the connection with a ``connect_error``.
 
     ``message`` and ``data`` are the server's; ``code`` is ``data["code"]``

@@ -1,0 +1,74 @@
+"""Small assertions and builders that most chat tests share."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from tests.support.clients import ChatClient
+
+__all__ = ["expect_error", "expect_ok", "join", "make_token", "now_ms", "unique"]
+
+
+def unique(prefix: str = "x") -> str:
+    """A fresh name (valid as a username and as a room) for tests sharing one server."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def expect_ok(ack: Any) -> dict[str, Any]:
+    """Assert ``ack`` is ``{ok: true, ...}`` and return it."""
+    assert isinstance(ack, dict), ack
+    assert ack.get("ok") is True, ack
+    return ack
+
+
+def expect_error(ack: Any, code: str, *fields: str) -> dict[str, Any]:
+    """Assert ``ack`` is ``{ok: false, error: {code, message, ...}}``; return the error.
+
+    Each name in ``fields`` must appear in ``error.fields`` with a list of
+    message strings (marshmallow's format).
+    """
+    assert isinstance(ack, dict), ack
+    assert ack.get("ok") is False, ack
+    error = ack.get("error")
+    assert isinstance(error, dict), ack
+    assert error.get("code") == code, ack
+    assert isinstance(error.get("message"), str), ack
+    assert error["message"], ack
+    for name in fields:
+        assert isinstance(error.get("fields"), dict), ack
+        messages = error["fields"].get(name)
+        assert isinstance(messages, list), ack
+        assert messages, ack
+        assert all(isinstance(m, str) and m for m in messages), ack
+    return error
+
+
+async def join(client: ChatClient, room: str, **extra: Any) -> dict[str, Any]:
+    """Join ``room`` and return the successful ack."""
+    return expect_ok(await client.call("join", {"room": room, **extra}))
+
+
+def make_token(
+    secret: str,
+    sub: Any = "alice",
+    *,
+    ttl: float | None = 3600,
+    algorithm: str = "HS256",
+    **claims: Any,
+) -> str:
+    """A JWT with ``sub`` and (unless ``ttl`` is None) ``exp`` = now + ``ttl``."""
+    payload: dict[str, Any] = {}
+    if sub is not None:
+        payload["sub"] = sub
+    if ttl is not None:
+        payload["exp"] = int(time.time() + ttl)
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm=algorithm)
