@@ -98,9 +98,7 @@ def _redis_url(name: str, raw: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{name} is not a valid URL ({exc}): {raw!r}") from None
     if parts.scheme not in REDIS_SCHEMES:
-        raise ConfigError(
-            f"{name} must start with redis://, rediss:// or unix://, got {raw!r}"
-        )
+        raise ConfigError(f"{name} must start with redis://, rediss:// or unix://, got {raw!r}")
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError(f"{name} has no host name: {raw!r}")
     if parts.scheme == "unix" and not parts.path:
@@ -120,9 +118,7 @@ def _cors_origins(name: str, raw: str) -> tuple[str, ...]:
             continue
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                f"{name} entries must look like https://example.com, got {origin!r}"
-            )
+            raise ConfigError(f"{name} entries must look like https://example.com, got {origin!r}")
     return ("*",) if "*" in origins else origins
 
 
@@ -160,33 +156,54 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("api_key", "CHAT_API_KEY", "--api-key", _text, "bearer key of the REST API"),
     _Option("secret", "CHAT_SECRET", "--secret", _text, "HS256 secret: require JWTs"),
     _Option(
-        "cors_origins", "CHAT_CORS_ORIGINS", "--cors-origins", _cors_origins,
+        "cors_origins",
+        "CHAT_CORS_ORIGINS",
+        "--cors-origins",
+        _cors_origins,
         "comma-separated allowed browser origins, or *",
     ),
     _Option(
-        "history_size", "CHAT_HISTORY_SIZE", "--history-size", _positive_int,
+        "history_size",
+        "CHAT_HISTORY_SIZE",
+        "--history-size",
+        _positive_int,
         "messages kept per room and per conversation (100)",
     ),
     _Option("log_level", "LOG_LEVEL", "--log-level", _log_level, "logging level (INFO)"),
     _Option("log_format", "LOG_FORMAT", "--log-format", _log_format, "text or json (text)"),
     _Option(
-        "rate_burst", "CHAT_RATE_BURST", "--rate-burst", _positive_int,
+        "rate_burst",
+        "CHAT_RATE_BURST",
+        "--rate-burst",
+        _positive_int,
         "client events a connection may send at once (20)",
     ),
     _Option(
-        "rate_per_second", "CHAT_RATE_PER_SECOND", "--rate-per-second", _positive_float,
+        "rate_per_second",
+        "CHAT_RATE_PER_SECOND",
+        "--rate-per-second",
+        _positive_float,
         "client events per second a connection may keep sending (5)",
     ),
     _Option(
-        "api_rate_per_second", "CHAT_API_RATE_PER_SECOND", "--api-rate-per-second",
-        _positive_float, "REST requests per second per key (50)",
+        "api_rate_per_second",
+        "CHAT_API_RATE_PER_SECOND",
+        "--api-rate-per-second",
+        _positive_float,
+        "REST requests per second per key (50)",
     ),
     _Option(
-        "max_payload", "CHAT_MAX_PAYLOAD", "--max-payload", _positive_int,
+        "max_payload",
+        "CHAT_MAX_PAYLOAD",
+        "--max-payload",
+        _positive_int,
         "bytes in one incoming Engine.IO packet (65536)",
     ),
     _Option(
-        "send_queue_bytes", "CHAT_SEND_QUEUE_BYTES", "--send-queue-bytes", _positive_int,
+        "send_queue_bytes",
+        "CHAT_SEND_QUEUE_BYTES",
+        "--send-queue-bytes",
+        _positive_int,
         "outgoing bytes held for one connection (1048576)",
     ),
 )
@@ -204,7 +221,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     # the sub-command is not overwritten by the sub-command's defaults.
     for opt in OPTIONS:
         parser.add_argument(
-            opt.flag, dest=opt.field, default=argparse.SUPPRESS,
+            opt.flag,
+            dest=opt.field,
+            default=argparse.SUPPRESS,
             help=f"{opt.help}; env {opt.env}",
         )
 

@@ -1,0 +1,8 @@
+"""A real-time chat server: aiohttp + python-socketio, scaled out over Redis."""
+
+from __future__ import annotations
+
+from .app import create_app
+from .config import Settings
+
+__all__ = ["Settings", "create_app"]

@@ -1,0 +1,81 @@
+"""Command line: ``python -m chat_server`` serves; ``... token NAME`` prints a JWT."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from aiohttp import web
+
+from .app import create_app
+from .auth import issue_token, valid_username
+from .config import Command, ConfigError, Settings, parse_command_line
+
+log = logging.getLogger("chat_server")
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send logs to stderr at the configured level."""
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def print_token(command: Command) -> int:
+    """Print one line: a token for the command's user, signed with the secret."""
+    secret, username = command.settings.secret, command.username
+    if secret is None:
+        raise ConfigError("signing a token needs CHAT_SECRET or --secret")
+    if not valid_username(username):
+        raise ConfigError(f"not a valid username: {username!r}")
+    assert username is not None
+    print(issue_token(secret, username, command.ttl))
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until it is stopped."""
+    configure_logging(settings)
+    mode = "Redis " + _redacted(settings.redis_url) if settings.redis_url else "single process"
+    log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=5,
+    )
+    return 0
+
+
+def _redacted(url: str) -> str:
+    # A Redis URL may carry a password; logs are not the place for it.
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2]
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Entry point; returns the process's exit status."""
+    try:
+        command = parse_command_line(
+            sys.argv[1:] if argv is None else argv, os.environ if environ is None else environ
+        )
+        if command.name == "token":
+            return print_token(command)
+        return serve(command.settings)
+    except ConfigError as exc:
+        print(f"chat_server: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # Typically the port is taken or the address cannot be bound.
+        print(f"chat_server: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

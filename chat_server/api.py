@@ -1,0 +1,136 @@
+"""The REST edge: bots and services post messages and read rooms over HTTP."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from . import schemas
+from .errors import ChatError
+from .keys import REDIS, SERVICE, SETTINGS
+
+__all__ = ["json_errors", "routes"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 65536
+UNAVAILABLE = ChatError("unavailable", "Storage is unreachable; try again shortly.")
+routes = web.RouteTableDef()
+
+
+def error_response(
+    status: int, error: ChatError, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON error answer in the contract's shape."""
+    return web.json_response(error.to_reply(), status=status, headers=headers)
+
+
+def check_key(request: web.Request) -> None:
+    """Refuse the request unless it carries the configured bearer key."""
+    api_key = request.app[SETTINGS].api_key
+    if api_key is None:
+        raise HTTPError(
+            503, ChatError("api_disabled", "The REST API is off: set CHAT_API_KEY to enable it.")
+        )
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest keeps the comparison's time independent of where keys differ.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), api_key.encode()
+    ):
+        raise HTTPError(
+            401,
+            ChatError("unauthorized", "Send Authorization: Bearer <CHAT_API_KEY>."),
+            {"WWW-Authenticate": "Bearer"},
+        )
+
+
+class HTTPError(Exception):
+    """An error answer, raised from deep in a view and rendered by ``json_errors``."""
+
+    def __init__(self, status: int, error: ChatError, headers: dict[str, str] | None = None):
+        super().__init__(error.message)
+        self.status = status
+        self.error = error
+        self.headers = headers
+
+
+async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
+    """The JSON body, refusing more than ``limit`` bytes without reading them all."""
+    too_large = HTTPError(413, ChatError("too_large", f"The body exceeds {limit} bytes."))
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(
+            400,
+            ChatError("invalid", "The body is not valid JSON.", {"_schema": ["Not valid JSON."]}),
+        ) from None
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Render ``HTTPError``, bad input and unknown ``/api`` routes as JSON errors."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except HTTPError as exc:
+        return error_response(exc.status, exc.error, exc.headers)
+    except ChatError as exc:
+        return error_response(400, exc)
+    except RedisError as exc:
+        log.warning("%s %s: Redis failed (%s)", request.method, request.path, exc)
+        return error_response(503, UNAVAILABLE)
+    except web.HTTPException as exc:
+        if not request.path.startswith("/api/") or exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error_response(exc.status, ChatError(code, exc.reason))
+
+
+@routes.post("/api/emit")
+async def emit(request: web.Request) -> web.Response:
+    """Post a room message, a private message or an announcement."""
+    check_key(request)
+    data = schemas.load(schemas.EmitSchema(), await read_json(request))
+    service, sender, text = request.app[SERVICE], data["from_"], data["text"]
+    if "room" in data:
+        message = await service.post_message(sender, data["room"], text)
+    elif "to" in data:
+        message = await service.send_private(sender, data["to"], text)
+    else:
+        message = await service.announce(sender, text)
+    return web.json_response({"ok": True, "id": message["id"], "ts": message["ts"]})
+
+
+@routes.get("/api/rooms/{room}")
+async def room(request: web.Request) -> web.Response:
+    """A room's members and newest history."""
+    check_key(request)
+    data = schemas.load(schemas.RoomSchema(), {"room": request.match_info["room"]})
+    snapshot = await request.app[SERVICE].room_snapshot(data["room"])
+    return web.json_response({"ok": True, **snapshot})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness, and whether the configured Redis answers."""
+    redis = request.app[REDIS]
+    if redis is None:
+        return web.json_response({"status": "ok", "redis": "disabled"})
+    try:
+        await redis.ping()
+    except Exception as exc:
+        log.warning("health check: Redis is down (%s)", exc)
+        return web.json_response({"status": "degraded", "redis": "down"}, status=503)
+    return web.json_response({"status": "ok", "redis": "ok"})

@@ -1,0 +1,196 @@
+"""Presence stores: which users are in which room, across every process.
+
+The chat service counts a user's connections in this process and calls the
+store only when that count goes 0 -> 1 (``add``) or 1 -> 0 (``remove``); the
+store answers whether that made the user new to the room, or gone from it, in
+the whole chat. ``MemoryPresence`` serves a single process; ``RedisPresence``
+keeps entries that expire unless their process keeps refreshing them, so the
+users of a process that dies without a goodbye drop out on their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+__all__ = ["MemoryPresence", "Presence", "RedisPresence"]
+
+log = logging.getLogger(__name__)
+
+
+class Presence(Protocol):
+    """Users per room, counted once however many connections they hold."""
+
+    async def add(self, room: str, user: str) -> bool:
+        """This process now holds ``user`` in ``room``; True if new to the chat."""
+        ...
+
+    async def remove(self, room: str, user: str) -> bool:
+        """This process no longer holds ``user`` in ``room``; True if gone from the chat."""
+        ...
+
+    async def members(self, room: str) -> list[str]:
+        """Usernames present in ``room``, sorted by code point."""
+        ...
+
+
+class MemoryPresence:
+    """Presence of a chat that lives in one process."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, set[str]] = {}
+
+    async def add(self, room: str, user: str) -> bool:
+        users = self._rooms.setdefault(room, set())
+        new = user not in users
+        users.add(user)
+        return new
+
+    async def remove(self, room: str, user: str) -> bool:
+        users = self._rooms.get(room)
+        if users is None or user not in users:
+            return False
+        users.discard(user)
+        if not users:
+            del self._rooms[room]
+        return True
+
+    async def members(self, room: str) -> list[str]:
+        return sorted(self._rooms.get(room, ()))
+
+
+# Redis layout, all times from Redis's own clock so processes need not agree:
+#   <prefix>p:<room>          ZSET user -> expiry (ms) of the user's freshest entry
+#   <prefix>pu:<room>:<user>  ZSET process id -> expiry (ms)
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+_ADD_SCRIPT = (
+    _NOW
+    + """
+local expiry = now + tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local others = redis.call('ZCARD', KEYS[2])
+redis.call('ZADD', KEYS[2], expiry, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if others == 0 then return 1 end
+return 0
+"""
+)
+
+_REMOVE_SCRIPT = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) == 0 then
+  return redis.call('ZREM', KEYS[1], ARGV[2])
+end
+return 0
+"""
+)
+
+_MEMBERS_SCRIPT = (
+    _NOW
+    + """
+return redis.call('ZRANGE', KEYS[1], now, '+inf', 'BYSCORE')
+"""
+)
+
+# KEYS: room zset, user zset, room zset, user zset, ...; ARGV: process, ttl, users...
+_REFRESH_SCRIPT = (
+    _NOW
+    + """
+local expiry = now + tonumber(ARGV[2])
+for i = 1, #KEYS, 2 do
+  redis.call('ZADD', KEYS[i + 1], expiry, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
+  redis.call('ZADD', KEYS[i], 'GT', expiry, ARGV[2 + (i + 1) / 2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return #KEYS / 2
+"""
+)
+
+REFRESH_BATCH = 256
+
+
+class RedisPresence:
+    """Presence shared by every process through Redis.
+
+    :param redis: a ``redis.asyncio.Redis`` client.
+    :param ttl: seconds an entry outlives its process's last refresh; the
+                process refreshes every third of it, so a dead process's users
+                drop out of ``members`` within ``ttl`` seconds.
+    :param prefix: key prefix, so several chats can share one Redis database.
+    """
+
+    def __init__(self, redis: aioredis.Redis, ttl: float = 45.0, prefix: str = "chat:") -> None:
+        self.redis = redis
+        self.ttl_ms = int(ttl * 1000)
+        self.prefix = prefix
+        self.process_id = uuid.uuid4().hex
+        self._held: set[tuple[str, str]] = set()
+        self._add = redis.register_script(_ADD_SCRIPT)
+        self._remove = redis.register_script(_REMOVE_SCRIPT)
+        self._members = redis.register_script(_MEMBERS_SCRIPT)
+        self._refresh = redis.register_script(_REFRESH_SCRIPT)
+
+    def _keys(self, room: str, user: str) -> list[str]:
+        return [f"{self.prefix}p:{room}", f"{self.prefix}pu:{room}:{user}"]
+
+    async def add(self, room: str, user: str) -> bool:
+        self._held.add((room, user))
+        new = await self._add(
+            keys=self._keys(room, user), args=[self.process_id, user, self.ttl_ms]
+        )
+        return bool(new)
+
+    async def remove(self, room: str, user: str) -> bool:
+        self._held.discard((room, user))
+        gone = await self._remove(keys=self._keys(room, user), args=[self.process_id, user])
+        return bool(gone)
+
+    async def members(self, room: str) -> list[str]:
+        raw = await self._members(keys=[f"{self.prefix}p:{room}"], args=[])
+        return sorted(user.decode() for user in raw)
+
+    async def refresh(self) -> None:
+        """Extend the life of every entry this process holds."""
+        held = list(self._held)
+        for start in range(0, len(held), REFRESH_BATCH):
+            await self._refresh_batch(held[start : start + REFRESH_BATCH])
+
+    async def _refresh_batch(self, pairs: Iterable[tuple[str, str]]) -> None:
+        keys: list[str] = []
+        users: list[str] = []
+        for room, user in pairs:
+            keys += self._keys(room, user)
+            users.append(user)
+        if keys:
+            await self._refresh(keys=keys, args=[self.process_id, self.ttl_ms, *users])
+
+    async def run_refresher(self) -> None:
+        """Refresh forever, every third of the ttl; errors are logged and retried."""
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("could not refresh presence in Redis", exc_info=True)
+
+    async def forget_all(self) -> None:
+        """Say goodbye for every entry this process holds (on a clean shutdown)."""
+        for room, user in list(self._held):
+            with contextlib.suppress(Exception):
+                await self.remove(room, user)

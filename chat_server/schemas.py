@@ -1,0 +1,173 @@
+"""marshmallow schemas for every payload that comes in, socket event or HTTP body."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .auth import USERNAME_PATTERN
+from .errors import ChatError
+from .ids import ID_PATTERN
+
+__all__ = [
+    "EmitSchema",
+    "HistorySchema",
+    "JoinSchema",
+    "MessageSchema",
+    "PrivateMessageSchema",
+    "RoomSchema",
+    "load",
+]
+
+ROOM_PATTERN = re.compile(r"[A-Za-z0-9_.\-#]{1,64}\Z", re.ASCII)
+MAX_TEXT = 2000
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 200
+NOT_AN_OBJECT = {"_schema": ["Not an object."]}
+
+
+class Text(fields.String):
+    """A message text: trimmed, then 1 to 2,000 code points."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=True,
+            validate=validate.Length(
+                min=1, max=MAX_TEXT, error="Text must be 1 to {max} characters after trimming."
+            ),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses booleans, floats and numeric strings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return int(super()._deserialize(value, attr, data, **kwargs))
+
+
+class StrictTrue(fields.Field[bool]):
+    """A flag that must be the JSON literal ``true``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value is not True:
+            raise ValidationError("Must be true.")
+        return True
+
+
+def room_field(**kwargs: Any) -> fields.String:
+    """A room name: 1 to 64 ASCII letters, digits, ``_``, ``-``, ``.``, ``#``."""
+    return fields.String(
+        validate=validate.Regexp(
+            ROOM_PATTERN, error="A room is 1 to 64 letters, digits, '_', '-', '.' or '#'."
+        ),
+        **kwargs,
+    )
+
+
+def username_field(**kwargs: Any) -> fields.String:
+    """A username: 1 to 32 ASCII letters, digits, ``_``, ``-``, ``.``."""
+    return fields.String(
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="A username is 1 to 32 letters, digits, '_', '-' or '.'."
+        ),
+        **kwargs,
+    )
+
+
+def message_id_field(**kwargs: Any) -> fields.String:
+    """A message id as the server hands them out."""
+    return fields.String(
+        validate=validate.Regexp(ID_PATTERN, error="Not a message id of this server."),
+        **kwargs,
+    )
+
+
+class RoomSchema(Schema):
+    """``leave`` and ``typing``: ``{room}``."""
+
+    room = room_field(required=True)
+
+
+class JoinSchema(Schema):
+    """``join``: ``{room, since?}``."""
+
+    room = room_field(required=True)
+    since = message_id_field()
+
+
+class MessageSchema(Schema):
+    """``message``: ``{room, text}``."""
+
+    room = room_field(required=True)
+    text = Text()
+
+
+class PrivateMessageSchema(Schema):
+    """``private_message``: ``{to, text}``."""
+
+    to = username_field(required=True)
+    text = Text()
+
+
+class HistorySchema(Schema):
+    """``history``: ``{room | with, before?, limit?}``; limits above 200 are capped."""
+
+    room = room_field()
+    with_ = username_field(data_key="with")
+    before = message_id_field()
+    limit = StrictInteger(validate=validate.Range(min=1, error="Limit must be at least 1."))
+
+    @validates_schema
+    def one_conversation(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        """Exactly one of ``room`` and ``with``."""
+        if ("room" in data) == ("with_" in data):
+            raise ValidationError("Give exactly one of room and with.")
+
+
+class EmitSchema(Schema):
+    """``POST /api/emit``: one target among ``room``, ``to``, ``broadcast``."""
+
+    room = room_field()
+    to = username_field()
+    broadcast = StrictTrue()
+    text = Text()
+    from_ = username_field(data_key="from", load_default="bot")
+
+    @validates_schema
+    def one_target(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        """Exactly one of ``room``, ``to`` and ``broadcast``."""
+        targets = [name for name in ("room", "to", "broadcast") if name in data]
+        if len(targets) != 1:
+            raise ValidationError("Give exactly one target: room, to or broadcast: true.")
+
+
+def load(schema: Schema, payload: object) -> dict[str, Any]:
+    """Validate ``payload``; ``ChatError(invalid)`` with marshmallow's fields if bad."""
+    if not isinstance(payload, dict):
+        # Checked here so the answer is the same whatever marshmallow's version says.
+        raise ChatError(
+            "invalid", "The payload must be an object.", {"_schema": ["Not an object."]}
+        )
+    try:
+        data: dict[str, Any] = schema.load(payload)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ChatError("invalid", "The payload is not valid.", messages) from None
+    return data
+
+
+def history_limit(data: Mapping[str, Any]) -> int:
+    """The number of messages a ``history`` request asks for, capped at 200."""
+    return min(int(data.get("limit", HISTORY_DEFAULT_LIMIT)), HISTORY_MAX_LIMIT)

@@ -1,0 +1,275 @@
+"""ChatService: who may say what where, and what everyone else then receives.
+
+It knows nothing of HTTP or Socket.IO: the socket handlers and the REST views
+both call it, so a bot's message and a user's message take the same path. It
+talks to the transport through the small ``Delivery`` interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import ChatError
+from .history import History, Record
+from .presence import Presence
+
+__all__ = ["ChatService", "Delivery", "room_channel", "user_channel"]
+
+JOIN_HISTORY = 50
+BROADCAST_KEY = "broadcast"
+
+
+def room_channel(room: str) -> str:
+    """The transport group of a chat room (room names never contain ':')."""
+    return f"room:{room}"
+
+
+def user_channel(user: str) -> str:
+    """The transport group holding every connection of one user."""
+    return f"user:{user}"
+
+
+def conversation_key(a: str, b: str) -> str:
+    """The history key of the private conversation between two users."""
+    first, second = sorted((a, b))
+    return f"dm:{first}:{second}"
+
+
+class Delivery(Protocol):
+    """What the service needs of the transport: groups of connections, and emits."""
+
+    async def enter(self, sid: str, channel: str) -> None:
+        """Add connection ``sid`` to ``channel`` in this process."""
+        ...
+
+    async def leave(self, sid: str, channel: str) -> None:
+        """Remove connection ``sid`` from ``channel``."""
+        ...
+
+    async def emit(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        to: str | list[str] | None = None,
+        skip_sid: str | None = None,
+    ) -> None:
+        """Send ``event`` to the channel(s) ``to`` (everyone if None) on every process."""
+        ...
+
+
+@dataclass(slots=True)
+class Session:
+    """One connection: its user and the rooms it joined."""
+
+    user: str
+    rooms: set[str] = field(default_factory=set)
+
+
+class _KeyedLocks:
+    """One asyncio lock per key, dropped once nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class ChatService:
+    """The chat's rules, shared by every transport.
+
+    :param history: where messages are kept.
+    :param presence: who is in which room, across processes.
+    :param delivery: how events reach connections.
+    """
+
+    def __init__(self, history: History, presence: Presence, delivery: Delivery) -> None:
+        self.history = history
+        self.presence = presence
+        self.delivery = delivery
+        self.sessions: dict[str, Session] = {}
+        # (room, user) -> this process's connections of that user in that room.
+        self._local: dict[tuple[str, str], set[str]] = {}
+        # Serialises presence changes of one user in one room, so that a join
+        # racing a leave cannot reach the store in the wrong order.
+        self._locks = _KeyedLocks()
+
+    # -- connections -----------------------------------------------------
+
+    async def connect(self, sid: str, user: str) -> None:
+        """Register a new connection of ``user``."""
+        self.sessions[sid] = Session(user)
+        await self.delivery.enter(sid, user_channel(user))
+
+    async def disconnect(self, sid: str) -> None:
+        """Forget a connection; it leaves every room it was in."""
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        for room in sorted(session.rooms):
+            await self._leave(sid, session, room)
+
+    def user_of(self, sid: str) -> str:
+        """The username of connection ``sid``."""
+        return self._session(sid).user
+
+    def _session(self, sid: str) -> Session:
+        session = self.sessions.get(sid)
+        if session is None:
+            raise ChatError("not_connected", "This connection is not registered.")
+        return session
+
+    def _in_room(self, sid: str, room: str) -> Session:
+        session = self._session(sid)
+        if room not in session.rooms:
+            raise ChatError("not_in_room", f"Join {room} first.")
+        return session
+
+    # -- rooms -------------------------------------------------------------
+
+    async def join(self, sid: str, room: str, since: str | None = None) -> dict[str, Any]:
+        """Add connection ``sid`` to ``room``; the join ack."""
+        session = self._session(sid)
+        await self._enter(sid, session, room)
+        # History is read after entering, so a message stored meanwhile arrives
+        # live as well as in history (clients drop the duplicate by id) rather
+        # than falling into a gap.
+        if since is None:
+            messages, recovered = await self.history.latest(room_channel(room), JOIN_HISTORY), True
+        else:
+            page = await self.history.after(room_channel(room), since)
+            messages, recovered = page.messages, page.recovered
+        members = await self.presence.members(room)
+        return {
+            "ok": True,
+            "room": room,
+            "members": members,
+            "history": messages,
+            "recovered": recovered,
+        }
+
+    async def _enter(self, sid: str, session: Session, room: str) -> None:
+        user = session.user
+        async with self._locks.hold((room, user)):
+            if room in session.rooms:
+                return
+            local = self._local.setdefault((room, user), set())
+            session.rooms.add(room)
+            local.add(sid)
+            try:
+                await self.delivery.enter(sid, room_channel(room))
+                if len(local) == 1 and await self.presence.add(room, user):
+                    await self._presence(room, user, "join")
+            except BaseException:
+                self._forget(sid, session, room)
+                await self.delivery.leave(sid, room_channel(room))
+                raise
+
+    async def leave(self, sid: str, room: str) -> dict[str, Any]:
+        """Remove connection ``sid`` from ``room``; the leave ack."""
+        session = self._in_room(sid, room)
+        await self._leave(sid, session, room)
+        return {"ok": True, "room": room}
+
+    async def _leave(self, sid: str, session: Session, room: str) -> None:
+        user = session.user
+        async with self._locks.hold((room, user)):
+            if room not in session.rooms:
+                return
+            last_here = self._forget(sid, session, room)
+            await self.delivery.leave(sid, room_channel(room))
+            if last_here and await self.presence.remove(room, user):
+                await self._presence(room, user, "leave")
+
+    def _forget(self, sid: str, session: Session, room: str) -> bool:
+        """Drop local membership; True if that was the user's last connection here."""
+        session.rooms.discard(room)
+        local = self._local.get((room, session.user))
+        if local is None:
+            return False
+        local.discard(sid)
+        if local:
+            return False
+        del self._local[(room, session.user)]
+        return True
+
+    async def _presence(self, room: str, user: str, action: str) -> None:
+        payload = {"room": room, "user": user, "action": action}
+        await self.delivery.emit("presence", payload, to=room_channel(room))
+
+    async def members(self, room: str) -> list[str]:
+        """Users present in ``room`` across all processes, sorted."""
+        return await self.presence.members(room)
+
+    # -- messages ------------------------------------------------------------
+
+    async def send_message(self, sid: str, room: str, text: str) -> Record:
+        """A connection's message to a room it is in."""
+        session = self._in_room(sid, room)
+        return await self.post_message(session.user, room, text)
+
+    async def post_message(self, sender: str, room: str, text: str) -> Record:
+        """Store and deliver a room message from ``sender`` (a user or a bot)."""
+        record = {"room": room, "from": sender, "text": text}
+        message = await self.history.append(room_channel(room), record)
+        await self.delivery.emit("message", message, to=room_channel(room))
+        return message
+
+    async def send_private(self, sender: str, to: str, text: str) -> Record:
+        """Store and deliver a private message to every connection of both users.
+
+        The recipient need not be online: the message waits in the
+        conversation's history.
+        """
+        record = {"from": sender, "to": to, "text": text}
+        message = await self.history.append(conversation_key(sender, to), record)
+        await self.delivery.emit(
+            "private_message", message, to=[user_channel(to), user_channel(sender)]
+        )
+        return message
+
+    async def announce(self, sender: str, text: str) -> Record:
+        """Store and deliver an announcement to every connection."""
+        message = await self.history.append(BROADCAST_KEY, {"from": sender, "text": text})
+        await self.delivery.emit("announcement", message)
+        return message
+
+    async def typing(self, sid: str, room: str) -> None:
+        """Tell the others in ``room`` that this connection's user is typing."""
+        session = self._in_room(sid, room)
+        payload = {"room": room, "user": session.user}
+        await self.delivery.emit("typing", payload, to=room_channel(room), skip_sid=sid)
+
+    # -- history ---------------------------------------------------------------
+
+    async def room_history(self, room: str, before: str | None, limit: int) -> list[Record]:
+        """A room's messages before id ``before`` (newest ``limit``), oldest first."""
+        return await self.history.before(room_channel(room), before, limit)
+
+    async def conversation_history(
+        self, user: str, other: str, before: str | None, limit: int
+    ) -> list[Record]:
+        """The private conversation of ``user`` and ``other``, like ``room_history``."""
+        return await self.history.before(conversation_key(user, other), before, limit)
+
+    async def room_snapshot(self, room: str) -> dict[str, Any]:
+        """Members and the newest history of a room, as a joiner would see them."""
+        members = await self.presence.members(room)
+        history = await self.history.latest(room_channel(room), JOIN_HISTORY)
+        return {"room": room, "members": members, "history": history}
