@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -131,6 +132,36 @@ class ChatClient:
         try:
             payload = await asyncio.wait_for(self._queues[event].get(), within)
         except TimeoutError:
+            return
+        raise AssertionError(f"unexpected {event!r} event: {payload!r}")
+
+    async def next_where(
+        self,
+        event: str,
+        predicate: Callable[[Any], bool],
+        timeout: float = 5,  # noqa: ASYNC109
+    ) -> Any:
+        """The next payload of ``event`` that satisfies ``predicate``; others are dropped."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no matching {event!r} event within {timeout} s")
+            try:
+                payload = await asyncio.wait_for(self._queues[event].get(), remaining)
+            except TimeoutError:
+                raise AssertionError(f"no matching {event!r} event within {timeout} s") from None
+            if predicate(payload):
+                return payload
+
+    async def no_event_where(
+        self, event: str, predicate: Callable[[Any], bool], within: float = 0.5
+    ) -> None:
+        """Assert no payload of ``event`` satisfying ``predicate`` is pending or arrives."""
+        try:
+            payload = await self.next_where(event, predicate, within)
+        except AssertionError:
             return
         raise AssertionError(f"unexpected {event!r} event: {payload!r}")
 
