@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis)
 
 
-def _require_redis_binary() -> None:
+def require_redis_binary() -> None:
     if redis_binary() is not None:
         return
     reason = "redis-server is not on PATH; install it (apt-get install redis-server)"
@@ -130,7 +130,7 @@ def api_headers() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One ``redis-server`` for the whole session (skip or, under CI=true, fail without one)."""
-    _require_redis_binary()
+    require_redis_binary()
     server = RedisServer()
     server.start()
     yield server
@@ -150,7 +150,7 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture
 def fresh_redis() -> Iterator[RedisServer]:
     """A Redis of this test's own, free to stop, kill or pause."""
-    _require_redis_binary()
+    require_redis_binary()
     server = RedisServer()
     server.start()
     yield server
