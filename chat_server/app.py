@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 import socketio
@@ -16,6 +17,7 @@ from . import api
 from .config import Settings
 from .history import History, MemoryHistory, RedisHistory
 from .keys import REDIS, SERVICE, SETTINGS, SOCKETS
+from .origins import OriginPolicy
 from .presence import MemoryPresence, Presence, RedisPresence
 from .service import ChatService
 from .sockets import ChatSocketServer, SocketDelivery, SocketHandlers, register_handlers
@@ -67,14 +69,14 @@ def _socket_server(settings: Settings) -> ChatSocketServer:
     if settings.redis_url is not None:
         manager = socketio.AsyncRedisManager(
             settings.redis_url,
-            channel="chat:socketio",
+            channel=pubsub_channel(settings.redis_url),
             redis_options={"socket_connect_timeout": REDIS_TIMEOUT},
         )
-    cors: str | list[str] | None = None
+    cors: str | OriginPolicy | None = None
     if settings.cors_origins == ("*",):
         cors = "*"
     elif settings.cors_origins is not None:
-        cors = list(settings.cors_origins)
+        cors = OriginPolicy(settings.cors_origins)
     return ChatSocketServer(
         async_mode="aiohttp",
         client_manager=manager,
@@ -85,6 +87,20 @@ def _socket_server(settings: Settings) -> ChatSocketServer:
         logger=False,
         engineio_logger=False,
     )
+
+
+def pubsub_channel(redis_url: str) -> str:
+    """The pub/sub channel of the chat living in ``redis_url``'s database.
+
+    Redis pub/sub ignores database numbers; naming the channel after the
+    database keeps two chats on one Redis (``/0`` and ``/1``) apart.
+    """
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        db = parse_qs(parts.query).get("db", ["0"])[0]
+    else:
+        db = parts.path.strip("/") or "0"
+    return f"chat:{db}:socketio"
 
 
 def _stores(settings: Settings, redis: aioredis.Redis | None) -> tuple[History, Presence]:
