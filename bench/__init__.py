@@ -1,0 +1,1 @@
+"""Benchmark harness: our chat server against Node's socket.io and plain python-socketio."""

@@ -1,0 +1,430 @@
+"""Run every server configuration through every scenario and print one table.
+
+    python -m bench            # the full run (a few minutes)
+    python -m bench --quick    # a short smoke run with tiny numbers
+    python -m bench --help
+
+Raw results go to bench/results/<time>.json (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.servers import (
+    API_KEY,
+    BENCH_DIR,
+    REPO_DIR,
+    ServerSet,
+    new_logdir,
+    node_available,
+    redis_flush,
+    start_redis,
+)
+
+KINDS = ("node", "plain", "plain-fast", "ours")
+SCENARIOS = ("idle", "latency", "fanout", "rest")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="short smoke run with tiny numbers")
+    p.add_argument("--only", default=",".join(KINDS), help=f"servers to run ({','.join(KINDS)})")
+    p.add_argument("--procs", default="1,2", help="process counts to run (1,2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="also run ours with --workers N on one port (0: skip)",
+    )
+    p.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help=f"scenarios ({','.join(SCENARIOS)})"
+    )
+    p.add_argument("--receivers", type=int, help="connections in the fan-out room (500)")
+    p.add_argument("--senders", type=int, help="sending connections, part of the room (4)")
+    p.add_argument("--window", type=int, help="un-finished messages per sender (16)")
+    p.add_argument("--duration", type=float, help="seconds measured per fan-out run (10)")
+    p.add_argument("--warmup", type=float, help="seconds of load before measuring (2)")
+    p.add_argument("--text-size", type=int, default=64, help="characters per message (64)")
+    p.add_argument("--idle", type=int, help="idle connections for the memory figure (2000)")
+    p.add_argument("--latency-rate", type=float, help="messages/s for latency (100)")
+    p.add_argument("--latency-room", type=int, help="room size for latency (100)")
+    p.add_argument("--rest-connections", type=int, help="concurrent REST clients (8)")
+    p.add_argument("--out", type=Path, help="JSON file for the raw results")
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for our server (repeatable), e.g. to switch off "
+        "an optimisation and measure what it buys",
+    )
+    p.add_argument("--label", default="", help="suffix for our server's rows")
+    return p
+
+
+def _defaults(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    values = {
+        "receivers": 40 if quick else 500,
+        "senders": 2 if quick else 4,
+        "window": 16,
+        "duration": 1.5 if quick else 10.0,
+        "warmup": 0.5 if quick else 2.0,
+        "idle": 50 if quick else 2000,
+        "latency_rate": 50.0 if quick else 100.0,
+        "latency_room": 20 if quick else 100,
+        "latency_duration": 1.5 if quick else 5.0,
+        "rest_connections": 2 if quick else 8,
+        "rest_receivers": 10 if quick else 100,
+        "rest_duration": 1.0 if quick else 5.0,
+    }
+    for key in values:
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    values["text_size"] = args.text_size
+    return values
+
+
+def _ours_has_workers() -> bool:
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "chat_server", "--help"],
+            cwd=REPO_DIR,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--workers" in out
+
+
+def _versions() -> dict[str, Any]:
+    out: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
+    for mod in ("socketio", "engineio", "aiohttp", "uvloop", "orjson"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            out[mod] = None
+    try:
+        out["node"] = subprocess.run(
+            ["node", "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+        lock = json.loads((BENCH_DIR / "node" / "package-lock.json").read_text())
+        out["socket.io"] = lock["packages"]["node_modules/socket.io"]["version"]
+    except (OSError, KeyError, ValueError, subprocess.TimeoutExpired):
+        pass
+    return out
+
+
+async def _scenario(
+    name: str, make: Callable[[], Coroutine[Any, Any, dict[str, Any]]], servers: ServerSet
+) -> dict[str, Any]:
+    t0 = time.monotonic()
+    try:
+        result = await make()
+    except Exception as exc:  # one failed scenario must not end the whole run
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    if not servers.alive():
+        result["error"] = result.get("error", "") + " (a server process died)"
+    result["wall_s"] = round(time.monotonic() - t0, 2)
+    print(f"    {name:8} {_summary(name, result)}", flush=True)
+    return result
+
+
+def _summary(name: str, r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"ERROR {r['error']}"
+    if name == "idle":
+        return f"{r['kib_per_conn']:.1f} KiB/conn over {r['connections']} connections"
+    if name == "rest":
+        return (
+            f"{r['requests_per_s']:.0f} req/s, {r['cpu_ms_per_request']:.3f} CPU ms/req, "
+            f"lost {r['lost']}, http errors {r['http_errors']}, "
+            f"generator {r['loadgen_cpu_share']:.0%} of a core"
+        )
+    text = (
+        f"{r['deliveries_per_s']:.0f} deliveries/s, "
+        f"{_fmt(r['cpu_s_per_100k'], '.2f')} CPU s/100k, lost {r['lost']}, "
+        f"reordered {r['reordered']}, ack errors {r['ack_errors']}, "
+        f"generator {r['loadgen_cpu_share']:.0%} of a core"
+    )
+    if name == "latency":
+        text += f", p50 {_fmt(r['p50_ms'], '.1f')} ms, p99 {_fmt(r['p99_ms'], '.1f')} ms"
+    return text
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+async def _run_config(
+    servers: ServerSet, cfg: dict[str, Any], scenarios: list[str]
+) -> dict[str, Any]:
+    ports, pids = servers.ports, servers.pids
+    out: dict[str, Any] = {}
+    tag = f"{servers.kind[:2]}{servers.processes}"
+    if "idle" in scenarios:
+        out["idle"] = await _scenario(
+            "idle",
+            lambda: loadgen.idle_memory(ports, pids, connections=cfg["idle"], tag=f"{tag}i"),
+            servers,
+        )
+    if "latency" in scenarios:
+        out["latency"] = await _scenario(
+            "latency",
+            lambda: loadgen.room_fanout(
+                ports,
+                pids,
+                receivers=cfg["latency_room"],
+                senders=cfg["senders"],
+                duration=cfg["latency_duration"],
+                warmup=cfg["warmup"],
+                rate=cfg["latency_rate"],
+                text_size=cfg["text_size"],
+                tag=f"{tag}l",
+            ),
+            servers,
+        )
+    if "fanout" in scenarios:
+        out["fanout"] = await _scenario(
+            "fanout",
+            lambda: loadgen.room_fanout(
+                ports,
+                pids,
+                receivers=cfg["receivers"],
+                senders=cfg["senders"],
+                window=cfg["window"],
+                duration=cfg["duration"],
+                warmup=cfg["warmup"],
+                text_size=cfg["text_size"],
+                tag=f"{tag}f",
+            ),
+            servers,
+        )
+    if "rest" in scenarios:
+        out["rest"] = await _scenario(
+            "rest",
+            lambda: loadgen.rest_emit(
+                ports,
+                pids,
+                api_key=API_KEY,
+                receivers=cfg["rest_receivers"],
+                connections=cfg["rest_connections"],
+                duration=cfg["rest_duration"],
+                text_size=cfg["text_size"],
+                tag=f"{tag}r",
+            ),
+            servers,
+        )
+    return out
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    cfg = _defaults(args)
+    kinds = [k for k in args.only.split(",") if k]
+    procs = [int(p) for p in args.procs.split(",") if p]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for k in kinds:
+        if k not in KINDS:
+            raise SystemExit(f"unknown server {k!r}; choose from {', '.join(KINDS)}")
+    extra_env = dict(e.split("=", 1) for e in args.env)
+    logdir = new_logdir()
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "argv": sys.argv[1:],
+        "config": cfg,
+        "versions": _versions(),
+        "notes": [],
+        "rows": [],
+    }
+    plan: list[tuple[str, int, int]] = [(k, p, 1) for p in procs for k in kinds]
+    if "ours" in kinds and args.workers > 1:
+        if _ours_has_workers():
+            plan.append(("ours", 1, args.workers))
+        else:
+            report["notes"].append("ours has no --workers flag yet: workers row skipped")
+    if "node" in kinds:
+        reason = node_available()
+        if reason is not None:
+            report["notes"].append(f"Node baseline skipped: {reason}")
+            plan = [row for row in plan if row[0] != "node"]
+    for note in report["notes"]:
+        print(f"note: {note}", flush=True)
+    redis = redis_url = None
+    if any(p > 1 or w > 1 for _, p, w in plan):
+        redis, redis_url = start_redis(logdir)
+    try:
+        for kind, nproc, workers in plan:
+            linked = nproc > 1 or workers > 1
+            if linked and redis_url:
+                redis_flush(redis_url)
+            servers = ServerSet(
+                kind,
+                nproc,
+                redis_url if linked else None,
+                logdir,
+                workers=workers,
+                extra_env=extra_env if kind == "ours" else {},
+            )
+            label = servers.label + (args.label if kind == "ours" else "")
+            print(
+                f"{label}, {nproc} process{'es' if nproc > 1 else ''}"
+                f"{' over Redis' if linked else ''}:",
+                flush=True,
+            )
+            row: dict[str, Any] = {
+                "label": label,
+                "kind": kind,
+                "procs": nproc,
+                "workers": workers,
+                "redis": linked,
+            }
+            try:
+                servers.start()
+            except RuntimeError as exc:
+                row["error"] = str(exc)
+                print(f"    ERROR {exc}", flush=True)
+                report["rows"].append(row)
+                continue
+            pids: list[int] = []
+            if redis is not None and linked:
+                pids = [redis.popen.pid]
+
+            def server_and_redis_pids(
+                servers: ServerSet = servers, extra: list[int] = pids
+            ) -> list[int]:
+                return servers.pids() + extra
+
+            measured = ServerSet(kind, nproc, None, logdir)
+            measured.procs, measured.ports = servers.procs, servers.ports
+            measured.pids = server_and_redis_pids  # type: ignore[method-assign]
+            try:
+                row["scenarios"] = await _run_config(measured, cfg, scenarios)
+            finally:
+                servers.stop()
+            report["rows"].append(row)
+    finally:
+        if redis is not None:
+            redis.stop()
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    report["logdir"] = str(logdir)
+    return report
+
+
+def _get(row: dict[str, Any] | None, scenario: str, key: str) -> Any:
+    if row is None:
+        return None
+    return row.get("scenarios", {}).get(scenario, {}).get(key)
+
+
+def table(report: dict[str, Any]) -> str:
+    rows: list[dict[str, Any]] = report["rows"]
+
+    def baseline(kind: str, nproc: int) -> dict[str, Any] | None:
+        for r in rows:
+            if r["kind"] == kind and r["procs"] == nproc and r["workers"] == 1:
+                return r
+        return None
+
+    def ratio(row: dict[str, Any], base: dict[str, Any] | None) -> str:
+        mine = _get(row, "fanout", "cpu_s_per_100k")
+        theirs = _get(base, "fanout", "cpu_s_per_100k") if base else None
+        return f"{theirs / mine:.2f}x" if mine and theirs else "-"
+
+    def speed(row: dict[str, Any], base: dict[str, Any] | None) -> str:
+        mine = _get(row, "fanout", "deliveries_per_s")
+        theirs = _get(base, "fanout", "deliveries_per_s") if base else None
+        return f"{mine / theirs:.2f}x" if mine and theirs else "-"
+
+    head = (
+        "server",
+        "procs",
+        "deliv/s",
+        "CPU s/100k",
+        "eff vs node",
+        "eff vs plain",
+        "rate vs node",
+        "lost",
+        "reord",
+        "p50 ms",
+        "p99 ms",
+        "idle KiB/conn",
+        "REST req/s",
+        "REST CPU ms/req",
+        "gen CPU",
+    )
+    lines = [head]
+    for r in rows:
+        procs = f"{r['workers']}w" if r["workers"] > 1 else str(r["procs"])
+        if "error" in r:
+            lines.append((r["label"], procs, "error", *[""] * (len(head) - 3)))
+            continue
+        n = r["procs"] * r["workers"]
+        node, plain = baseline("node", n), baseline("plain", n)
+        lost = sum(_get(r, s, "lost") or 0 for s in ("latency", "fanout", "rest"))
+        reord = sum(_get(r, s, "reordered") or 0 for s in ("latency", "fanout", "rest"))
+        lines.append(
+            (
+                r["label"],
+                procs,
+                _fmt(_get(r, "fanout", "deliveries_per_s"), ".0f"),
+                _fmt(_get(r, "fanout", "cpu_s_per_100k"), ".2f"),
+                ratio(r, node),
+                ratio(r, plain),
+                speed(r, node),
+                str(lost),
+                str(reord),
+                _fmt(_get(r, "latency", "p50_ms"), ".1f"),
+                _fmt(_get(r, "latency", "p99_ms"), ".1f"),
+                _fmt(_get(r, "idle", "kib_per_conn"), ".1f"),
+                _fmt(_get(r, "rest", "requests_per_s"), ".0f"),
+                _fmt(_get(r, "rest", "cpu_ms_per_request"), ".3f"),
+                _fmt(_get(r, "fanout", "loadgen_cpu_share"), ".0%"),
+            )
+        )
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+    out = [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in lines
+    ]
+    out.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        import uvloop
+    except ImportError:
+        report = asyncio.run(run(args))
+    else:
+        report = uvloop.run(run(args))
+    out = args.out or BENCH_DIR / "results" / time.strftime("%Y%m%d-%H%M%S.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print()
+    print(table(report))
+    print()
+    print(
+        "eff = deliveries per server CPU second (server processes + their Redis), as a "
+        "ratio to the baseline with the same number of processes; gen CPU = the load "
+        "generator's share of one core during the fan-out run."
+    )
+    for note in report["notes"]:
+        print(f"note: {note}")
+    print(f"raw results: {out}")
+    return 0

@@ -1,0 +1,60 @@
+"""The benchmark harness runs end to end against our server (tiny numbers, nothing timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_mode_delivers_every_message_to_our_server(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "ours",
+            "--procs",
+            "1",
+            "--workers",
+            "0",
+            "--receivers",
+            "12",
+            "--senders",
+            "2",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--idle",
+            "5",
+            "--latency-room",
+            "5",
+            "--latency-rate",
+            "20",
+            "--rest-connections",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert "error" not in row, row
+    for name in ("latency", "fanout", "rest"):
+        scenario = row["scenarios"][name]
+        assert "error" not in scenario, (name, scenario)
+        assert scenario["messages"] > 0, (name, scenario)
+        assert (scenario["lost"], scenario["reordered"]) == (0, 0), (name, scenario)
+    assert row["scenarios"]["idle"]["connections"] == 5
