@@ -160,3 +160,28 @@ def test_token_command_refuses_an_invalid_username() -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
+
+
+# -- LOG_LEVEL ------------------------------------------------------------------------------------
+
+
+def log_of(env: dict[str, str], args: list[str] | None = None) -> str:
+    """The whole log of a server that started, answered /healthz and stopped."""
+    with ServerProcess(env=env, args=args or []) as proc:
+        get_json(f"{proc.url}/healthz")
+    return proc.log_text()
+
+
+def test_the_default_log_level_logs_info_lines() -> None:
+    assert " INFO " in log_of({})
+
+
+def test_log_level_warning_keeps_info_lines_out() -> None:
+    log = log_of({"LOG_LEVEL": "WARNING"})
+    assert "INFO" not in log
+    assert "DEBUG" not in log
+
+
+def test_the_log_level_flag_wins_over_the_variable() -> None:
+    log = log_of({"LOG_LEVEL": "WARNING"}, ["--log-level", "DEBUG"])
+    assert " DEBUG " in log

@@ -399,3 +399,48 @@ async def test_a_restarted_process_rejoins_the_chat(
     await join(on_steady, room)
     expect_ok(await on_steady.call("message", {"room": room, "text": "welcome back"}))
     assert (await on_restarted.next("message"))["text"] == "welcome back"
+
+
+async def test_typing_crosses_processes(a: str, b: str, connect: Connect) -> None:
+    room, alice = unique("room"), unique("alice")
+    typist, watcher = await connect(a, alice), await connect(b, unique("w"))
+    await join(typist, room)
+    await join(watcher, room)
+    expect_ok(await typist.call("typing", {"room": room}))
+    assert await watcher.next("typing") == {"room": room, "user": alice}
+
+
+async def test_a_user_stays_a_member_while_connected_through_the_other_process(
+    a: str, b: str, connect: Connect
+) -> None:
+    room, alice = unique("room"), unique("alice")
+    watcher = await connect(a, unique("w"))
+    await join(watcher, room)
+    on_a, on_b = await connect(a, alice), await connect(b, alice)
+    await join(on_a, room)
+    await join(on_b, room)
+    await watcher.next_where("presence", about(alice, "join"))
+    await on_b.close()
+    await watcher.no_event_where("presence", about(alice), within=0.5)
+    assert alice in (await join(watcher, room))["members"]
+
+
+async def test_processes_on_different_redis_databases_are_separate_chats(
+    server_processes: StartProcesses,
+    redis_server: RedisServer,
+    connect: Connect,
+    http: aiohttp.ClientSession,
+) -> None:
+    """Only processes sharing a REDIS_URL form one chat; another database is another chat."""
+    base = redis_server.url.rsplit("/", 1)[0]
+    (one,) = await server_processes(1, redis_url=f"{base}/1")
+    (two,) = await server_processes(1, redis_url=f"{base}/2")
+    room = unique("room")
+    on_one, on_two = await connect(one.url, unique("u")), await connect(two.url, unique("u"))
+    await join(on_one, room)
+    await join(on_two, room)
+    await post_emit(http, one.url, {"room": room, "text": "chat one only"})
+    await post_emit(http, one.url, {"broadcast": True, "text": "chat one only"})
+    assert (await on_one.next("message"))["text"] == "chat one only"
+    await on_two.no_event("message", within=0.5)
+    await on_two.no_event("announcement", within=0.2)

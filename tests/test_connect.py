@@ -224,3 +224,31 @@ async def test_closing_one_connection_leaves_the_others_of_the_user_working(
     await first.close()
     expect_ok(await bob.call("private_message", {"to": "alice", "text": "still there?"}))
     assert (await second.next("private_message"))["text"] == "still there?"
+
+
+async def test_welcome_is_the_first_event_a_connection_receives(
+    chat_url: str, connect: Connect
+) -> None:
+    bob = await connect(chat_url, "bob")
+    expect_ok(await bob.call("join", {"room": "lobby"}))
+    alice = await connect(chat_url, "alice")
+    await alice.next("welcome")
+    assert alice.log[0] == ("welcome", {"user": "alice"})
+
+
+async def test_a_long_polling_client_can_chat(chat_url: str, connect: Connect) -> None:
+    polling = await connect(chat_url, "alice", transports=["polling"])
+    websocket = await connect(chat_url, "bob")
+    assert (await polling.next("welcome"))["user"] == "alice"
+    expect_ok(await polling.call("join", {"room": "lobby"}))
+    expect_ok(await websocket.call("join", {"room": "lobby"}))
+    expect_ok(await websocket.call("message", {"room": "lobby", "text": "over polling"}))
+    assert (await polling.next("message"))["text"] == "over polling"
+
+
+async def test_usernames_are_case_sensitive(chat_url: str, connect: Connect) -> None:
+    lower, upper = await connect(chat_url, "alice"), await connect(chat_url, "Alice")
+    expect_ok(await upper.call("private_message", {"to": "alice", "text": "hi"}))
+    assert (await lower.next("private_message"))["to"] == "alice"
+    assert (await upper.next("private_message"))["from"] == "Alice"
+    await upper.no_event("private_message", within=0.3)

@@ -229,6 +229,15 @@ async def test_history_limit_above_200_is_capped_at_200(serve: Serve, connect: C
     assert ids_of(await history(alice, room="lobby", limit=1000)) == ids[-200:]
 
 
+async def test_a_huge_history_limit_is_capped_rather_than_refused(
+    serve: Serve, connect: Connect
+) -> None:
+    url = await serve()
+    alice = await connect(url, "alice")
+    ids = await fill(alice, "lobby", 3)
+    assert ids_of(await history(alice, room="lobby", limit=10**30)) == ids
+
+
 async def test_history_limit_of_exactly_200_is_honoured(serve: Serve, connect: Connect) -> None:
     url = await serve(history_size=300)
     alice = await connect(url, "alice")

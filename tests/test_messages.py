@@ -110,6 +110,15 @@ async def test_text_is_trimmed_of_surrounding_white_space(chat_url: str, connect
     assert (await alice.next("message"))["text"] == "hi there"
 
 
+async def test_unicode_white_space_around_the_text_is_trimmed_too(
+    chat_url: str, connect: Connect
+) -> None:
+    alice = await connect(chat_url, "alice")
+    await join(alice, "lobby")
+    expect_ok(await alice.call("message", {"room": "lobby", "text": "\u00a0\u3000hi\u2003\u00a0"}))
+    assert (await alice.next("message"))["text"] == "hi"
+
+
 async def test_inner_white_space_is_kept_exactly(chat_url: str, connect: Connect) -> None:
     alice = await connect(chat_url, "alice")
     await join(alice, "lobby")

@@ -293,3 +293,9 @@ async def test_join_history_holds_messages_sent_before_joining(url: str, connect
     ack = await join(await connect(url, "bob"), "lobby")
     assert [m["text"] for m in ack["history"]] == ["one", "two"]
     assert [m["id"] for m in ack["history"]] == [s["id"] for s in sent]
+
+
+async def test_room_names_are_case_sensitive(url: str, connect: Connect) -> None:
+    await join(await connect(url, "alice"), "Lobby")
+    ack = await join(await connect(url, "bob"), "lobby")
+    assert ack["members"] == ["bob"]

@@ -183,6 +183,11 @@ class ChatClient:
 
     async def close(self) -> None:
         """Disconnect (if still connected) and stop any reconnection attempts."""
+        eio = self.sio.eio
+        if eio.state == "connected" and eio.current_transport == "polling":
+            # engineio's client would wait for the pending long-poll to come back
+            # (up to a ping interval, 25 s), so tell the server and move on.
+            await eio.disconnect(abort=True)
         await self.sio.shutdown()
         if self.sio.eio.state == "connected":
             await self.sio.eio.disconnect()
