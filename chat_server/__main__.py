@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
+from . import logs, ops, speedups
 from .app import create_app
 from .auth import issue_token, valid_username
 from .config import Command, ConfigError, Settings, parse_command_line
@@ -17,12 +18,8 @@ log = logging.getLogger("chat_server")
 
 
 def configure_logging(settings: Settings) -> None:
-    """Send logs to stderr at the configured level."""
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Send logs to stderr at the configured level, as text or JSON lines."""
+    logs.configure_logging(settings.log_level, settings.log_format)
 
 
 def print_token(command: Command) -> int:
@@ -42,13 +39,16 @@ def serve(settings: Settings) -> int:
     configure_logging(settings)
     mode = "Redis " + _redacted(settings.redis_url) if settings.redis_url else "single process"
     log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
+    app = create_app(settings)
+    app.on_startup.append(ops.drain_on_sigterm)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,
         access_log=None,
         shutdown_timeout=5,
+        loop=speedups.new_event_loop(),
     )
     return 0
 

@@ -12,7 +12,8 @@ from redis.exceptions import RedisError
 
 from . import schemas
 from .errors import ChatError
-from .keys import REDIS, SERVICE, SETTINGS
+from .keys import API_LIMITER, METRICS, REDIS_HEALTH, SERVICE, SETTINGS
+from .ratelimit import retry_after_header
 
 __all__ = ["json_errors", "routes"]
 
@@ -46,6 +47,15 @@ def check_key(request: web.Request) -> None:
             401,
             ChatError("unauthorized", "Send Authorization: Bearer <CHAT_API_KEY>."),
             {"WWW-Authenticate": "Bearer"},
+        )
+    # After the key check, so that a stranger cannot spend the key's allowance.
+    wait = request.app[API_LIMITER].take(api_key)
+    if wait:
+        request.app[METRICS].rate_limited.labels("api").inc()
+        raise HTTPError(
+            429,
+            ChatError("rate_limited", "Too many requests for this key.", retry_after=wait),
+            {"Retry-After": retry_after_header(wait)},
         )
 
 
@@ -124,13 +134,10 @@ async def room(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness, and whether the configured Redis answers."""
-    redis = request.app[REDIS]
-    if redis is None:
+    """Liveness, and whether the configured Redis answers a ping (within a second)."""
+    health = request.app[REDIS_HEALTH]
+    if health is None:
         return web.json_response({"status": "ok", "redis": "disabled"})
-    try:
-        await redis.ping()
-    except Exception as exc:
-        log.warning("health check: Redis is down (%s)", exc)
+    if not await health.check():
         return web.json_response({"status": "degraded", "redis": "down"}, status=503)
     return web.json_response({"status": "ok", "redis": "ok"})

@@ -4,21 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
-import socketio
 from aiohttp import web
 
-from . import api
+from . import api, fanout, ops, speedups
 from .config import Settings
 from .history import History, MemoryHistory, RedisHistory
-from .keys import REDIS, SERVICE, SETTINGS, SOCKETS
+from .keys import (
+    API_LIMITER,
+    DRAIN,
+    METRICS,
+    REDIS,
+    REDIS_HEALTH,
+    SERVICE,
+    SETTINGS,
+    SOCKETS,
+)
+from .metrics import Metrics
 from .origins import OriginPolicy
 from .presence import MemoryPresence, Presence, RedisPresence
+from .ratelimit import KeyedLimiter
+from .redis_health import RedisHealth, client_options
+from .redis_manager import ResilientRedisManager
 from .service import ChatService
 from .sockets import ChatSocketServer, SocketDelivery, SocketHandlers, register_handlers
 
@@ -27,28 +42,40 @@ __all__ = ["STATIC_DIR", "create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-#: Seconds any single Redis command may take before it counts as failed, so
-#: that a frozen Redis turns into an error answer instead of a hung handler.
-REDIS_TIMEOUT = 5.0
+#: Seconds a clean shutdown may spend telling Redis its users have left.
+GOODBYE_TIMEOUT = 3.0
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the chat server: Socket.IO, REST API, health check and browser client."""
-    app = web.Application(middlewares=[api.json_errors])
+    app = web.Application(
+        middlewares=[ops.count_requests, ops.refuse_while_draining, api.json_errors]
+    )
+    metrics = Metrics()
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[DRAIN] = ops.Drain()
+    rate = settings.api_rate_per_second
+    app[API_LIMITER] = KeyedLimiter(burst=max(1, math.ceil(rate)), rate=rate)
     app[REDIS] = _redis_client(settings)
-    sio = _socket_server(settings)
+    app[REDIS_HEALTH] = (
+        RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
+    )
+    sio = _socket_server(settings, metrics)
     history, presence = _stores(settings, app[REDIS])
     service = ChatService(history, presence, SocketDelivery(sio))
     register_handlers(sio, SocketHandlers(settings, service))
+    ops.track_service(metrics, service)
     app[SOCKETS] = sio
     app[SERVICE] = service
     sio.attach(app)
     app.add_routes(api.routes)
+    app.router.add_get("/metrics", ops.metrics_view)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(_sockets_ctx)
+    app.cleanup_ctx.append(ops.guards_ctx)
     app.on_shutdown.append(_close_connections)
     return app
 
@@ -56,28 +83,33 @@ def create_app(settings: Settings) -> web.Application:
 def _redis_client(settings: Settings) -> aioredis.Redis | None:
     if settings.redis_url is None:
         return None
-    return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=REDIS_TIMEOUT,
-        socket_connect_timeout=REDIS_TIMEOUT,
-        health_check_interval=15,
-    )
+    # Bounded waits and no retry storms: a frozen Redis must not hang a handler.
+    return aioredis.Redis.from_url(settings.redis_url, **client_options())
 
 
-def _socket_server(settings: Settings) -> ChatSocketServer:
-    manager = None
+def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
+    direct = speedups.enabled("fanout")
+    json = speedups.json_module()
+    manager: Any = fanout.FanoutManager() if direct else None
     if settings.redis_url is not None:
-        manager = socketio.AsyncRedisManager(
+        manager_class = fanout.FanoutRedisManager if direct else ResilientRedisManager
+        manager = manager_class(
             settings.redis_url,
             channel=pubsub_channel(settings.redis_url),
-            redis_options={"socket_connect_timeout": REDIS_TIMEOUT},
+            metrics=metrics,
         )
+        if json is not None:
+            manager.json = json
     cors: str | OriginPolicy | None = None
     if settings.cors_origins == ("*",):
         cors = "*"
     elif settings.cors_origins is not None:
         cors = OriginPolicy(settings.cors_origins)
-    return ChatSocketServer(
+    sio = ChatSocketServer(
+        rate_burst=settings.rate_burst,
+        rate_per_second=settings.rate_per_second,
+        send_queue_bytes=settings.send_queue_bytes,
+        metrics=metrics,
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors,
@@ -86,7 +118,30 @@ def _socket_server(settings: Settings) -> ChatSocketServer:
         max_http_buffer_size=settings.max_payload,
         logger=False,
         engineio_logger=False,
+        json=json,
     )
+    if direct:
+        fanout.install(sio)
+    if isinstance(manager, ResilientRedisManager):
+        manager.on_resubscribed = functools.partial(_announce_resync, sio)
+    return sio
+
+
+def _announce_resync(sio: ChatSocketServer) -> None:
+    """Tell this process's clients that live delivery may have missed messages.
+
+    While the subscription was down, messages other processes published never
+    reached this one; they are in history, so clients re-join their rooms
+    with ``since`` (the last id they saw) to fill the gap.
+    """
+    task = asyncio.get_running_loop().create_task(
+        sio.emit("resync", {"reason": "redis"}, ignore_queue=True)
+    )
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
 
 
 def pubsub_channel(redis_url: str) -> str:
@@ -129,7 +184,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await refresher
     if isinstance(presence, RedisPresence):
-        await presence.forget_all()
+        # Bounded: with Redis gone, the entries expire on their own anyway.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(presence.forget_all(), GOODBYE_TIMEOUT)
     if redis is not None:
         await redis.aclose()
 
@@ -139,20 +196,11 @@ async def _sockets_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     sio = app[SOCKETS]
     await sio.shutdown()
-    # AsyncServer.shutdown() leaves the pub/sub listener running.
-    listener = getattr(sio.manager, "thread", None)
-    if isinstance(listener, asyncio.Task):
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
-    pubsub_redis = getattr(sio.manager, "redis", None)
-    if pubsub_redis is not None:
-        await pubsub_redis.aclose()
+    # AsyncServer.shutdown() leaves the pub/sub listener (and our publisher) running.
+    if isinstance(sio.manager, ResilientRedisManager):
+        await sio.manager.aclose()
 
 
 async def _close_connections(app: web.Application) -> None:
     """Drop every connection at the transport level, so clients reconnect elsewhere."""
-    sio = app[SOCKETS]
-    for socket in list(sio.eio.sockets.values()):
-        with contextlib.suppress(Exception):
-            await socket.close(wait=False, abort=True)
+    await app[SOCKETS].eio.drop_all("shutdown")

@@ -81,6 +81,16 @@ def _positive_float(name: str, raw: str) -> float:
     return value
 
 
+def _presence_ttl(name: str, raw: str) -> float:
+    # Above 60 s the contract's promise (a dead process's users leave
+    # ``members`` within 60 s) would break; below 1 s the refresh traffic
+    # (every third of it, per user and room) is pointless.
+    value = _positive_float(name, raw)
+    if not 1 <= value <= 60:
+        raise ConfigError(f"{name} must be between 1 and 60 seconds, got {raw!r}")
+    return value
+
+
 def _port(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -205,6 +215,13 @@ OPTIONS: tuple[_Option, ...] = (
         "--send-queue-bytes",
         _positive_int,
         "outgoing bytes held for one connection (1048576)",
+    ),
+    _Option(
+        "presence_ttl",
+        "CHAT_PRESENCE_TTL",
+        "--presence-ttl",
+        _presence_ttl,
+        "seconds a dead process's users stay in members, 1 to 60 (45)",
     ),
 )
 

@@ -14,7 +14,9 @@ import sys
 import time
 from typing import IO, Any
 
-__all__ = ["JsonFormatter", "configure_logging"]
+from aiohttp.http_exceptions import HttpProcessingError
+
+__all__ = ["ClientErrorFilter", "JsonFormatter", "configure_logging"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -27,6 +29,26 @@ _STANDARD_ATTRS = frozenset(
 # and, worse, write message text; they speak only from WARNING up unless the
 # operator asks for DEBUG.
 _CHATTY_LOGGERS = ("socketio", "engineio", "aiohttp.access")
+
+
+class ClientErrorFilter(logging.Filter):
+    """Turns aiohttp's tracebacks for malformed HTTP requests into one INFO line.
+
+    A request line over 8 KiB or a broken header is the client's fault and
+    common on the open internet; aiohttp logs each at ERROR with a traceback,
+    which would let anyone fill the logs and bury real errors.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            record.msg = f"{record.getMessage()}: {exc.code} {exc.message}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -81,3 +103,6 @@ def configure_logging(level: str, fmt: str = "text", stream: IO[str] | None = No
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorFilter) for f in server_log.filters):
+        server_log.addFilter(ClientErrorFilter())

@@ -14,6 +14,7 @@ from . import schemas
 from .auth import AuthError, authenticate
 from .config import Settings
 from .errors import ChatError
+from .guard import GuardedSocketServer
 from .service import ChatService
 
 __all__ = ["ChatSocketServer", "SocketDelivery", "register_handlers"]
@@ -26,7 +27,7 @@ UNAVAILABLE = ChatError("unavailable", "Storage is unreachable; try again shortl
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[Reply]]
 
 
-class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+class ChatSocketServer(GuardedSocketServer):
     """A python-socketio server that keeps clients out of its internal events.
 
     A client may name an event anything; python-socketio would route the names

@@ -76,3 +76,42 @@ def test_socketio_packet_logging_stays_quiet_at_info() -> None:
     configure_logging("INFO", "text", stream)
     logging.getLogger("socketio.server").info('emitting event "message" text=secret')
     assert "secret" not in stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_malformed_http_requests_log_one_info_line_without_a_traceback() -> None:
+    from aiohttp.http_exceptions import LineTooLong
+
+    stream = io.StringIO()
+    configure_logging("INFO", "text", stream)
+    try:
+        raise LineTooLong("request line", "8190", "9000")
+    except LineTooLong as exc:
+        logging.getLogger("aiohttp.server").exception("Error handling request", exc_info=exc)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert "INFO aiohttp.server: Error handling request: 400" in lines[0]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_malformed_http_requests_are_silent_above_info() -> None:
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    stream = io.StringIO()
+    configure_logging("WARNING", "text", stream)
+    try:
+        raise BadHttpMessage("bad header")
+    except BadHttpMessage as exc:
+        logging.getLogger("aiohttp.server").exception("Error handling request", exc_info=exc)
+    assert stream.getvalue() == ""
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_server_errors_keep_their_traceback() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "text", stream)
+    try:
+        raise RuntimeError("a real bug")
+    except RuntimeError:
+        logging.getLogger("aiohttp.server").exception("Error handling request")
+    assert "Traceback" in stream.getvalue()

@@ -1,0 +1,110 @@
+"""Redis link health: client options that never hang, and a monitor of Redis's state.
+
+redis-py's defaults suit batch jobs, not a chat: a command waits 5 s for an
+answer and is retried ten times, so a frozen Redis would hold a handler for
+close to a minute. Every client the server builds takes ``client_options()``:
+a short time-out on every call and a single quick retry on a dropped
+connection (the usual case right after Redis restarts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ConstantBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from .metrics import Metrics
+
+__all__ = ["COMMAND_TIMEOUT", "RedisHealth", "client_options"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds one Redis call may take before it fails; Redis answers in well
+#: under a millisecond, so anything near this is an outage, not load.
+COMMAND_TIMEOUT = 2.0
+#: Seconds between two health pings.
+PING_INTERVAL = 1.0
+
+
+def client_options(timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
+    """Keyword arguments for ``redis.asyncio.Redis.from_url``: bounded waits, one retry."""
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        # Retry once, and only a connection that broke (not a timeout, which
+        # would double the wait on a frozen Redis).
+        "retry": Retry(ConstantBackoff(0.05), 1, supported_errors=(RedisConnectionError,)),
+        "health_check_interval": 15,
+    }
+
+
+class RedisHealth:
+    """Pings Redis every second and remembers whether it answered.
+
+    :param url: the Redis URL.
+    :param metrics: its ``chat_redis`` state follows every change.
+    :param interval: seconds between pings.
+    :param on_change: called with ``True``/``False`` when Redis comes back or goes.
+
+    It uses connections of its own, so that a pool full of stuck commands
+    neither hides a healthy Redis nor delays the verdict on a dead one; each
+    ping waits at most ``interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        metrics: Metrics,
+        *,
+        interval: float = PING_INTERVAL,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.metrics = metrics
+        self.interval = interval
+        self.on_change = on_change
+        self.up = False
+        self._checked = False
+        self._client = aioredis.Redis.from_url(url, **client_options(timeout=interval))
+
+    @property
+    def state(self) -> str:
+        """``ok`` or ``down``, as ``/healthz`` and the metrics name it."""
+        return "ok" if self.up else "down"
+
+    async def check(self) -> bool:
+        """Ping once and record the answer; returns whether Redis is up."""
+        try:
+            up = bool(await asyncio.wait_for(self._client.ping(), self.interval))
+        except Exception as exc:  # any failure to answer means down
+            up = False
+            reason = str(exc) or type(exc).__name__
+        else:
+            reason = ""
+        if up != self.up or not self._checked:
+            if up:
+                log.info("Redis is reachable")
+            else:
+                log.warning("Redis is unreachable: %s", reason)
+            self.metrics.set_redis_state("ok" if up else "down")
+            if self._checked and self.on_change is not None:
+                self.on_change(up)
+        self.up, self._checked = up, True
+        return up
+
+    async def run(self) -> None:
+        """Ping forever, every ``interval`` seconds."""
+        while True:
+            await self.check()
+            await asyncio.sleep(self.interval)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.aclose()

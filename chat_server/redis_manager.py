@@ -1,0 +1,253 @@
+"""The Redis fan-out between processes, made to survive Redis going away and coming back.
+
+python-socketio's ``AsyncRedisManager`` publishes inside the emitting handler
+(so a frozen Redis freezes the handler), gives up on a message after two
+failed attempts, backs off up to 60 s before resubscribing, and cannot tell
+a silently dead subscription from a quiet one. ``ResilientRedisManager``
+keeps its message format and local delivery, and changes the plumbing:
+
+- publishing goes through a bounded outbox drained by one task, in order, in
+  pipelined batches, retried with a short back-off while Redis is away;
+  nothing is dropped unless the outbox overflows, and that is counted;
+- each published message carries the sender's sequence number, so a batch
+  retried after a half-failed attempt is not delivered twice;
+- the subscription is pinged when quiet and made again (backing off up to
+  2 s) whenever it fails or stops answering; ``on_resubscribed`` then lets
+  the server tell its clients that live delivery may have had a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+import socketio
+
+from .metrics import Metrics
+from .redis_health import client_options
+
+__all__ = ["ResilientRedisManager"]
+
+log = logging.getLogger(__name__)
+
+#: Messages sent to Redis in one pipelined round trip at most.
+PUBLISH_BATCH = 256
+#: Ceiling of the back-off between attempts to publish or to resubscribe.
+MAX_BACKOFF = 2.0
+FIRST_BACKOFF = 0.05
+#: Senders whose last sequence number is remembered (processes come and go).
+MAX_SENDERS = 1024
+
+
+class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager with an outbox, keep-alives and resubscription.
+
+    :param url: the Redis URL.
+    :param channel: the pub/sub channel every process of one chat shares.
+    :param metrics: publish failures, drops, pending messages and resubscribes.
+    :param outbox_bytes: bytes of messages kept for Redis while it is away
+        (8 MiB); past it the oldest are dropped and counted.
+    :param keepalive: seconds of silence on the subscription before it is pinged (5).
+    :param keepalive_timeout: seconds to wait for that ping's answer (3).
+    :param on_resubscribed: called (no arguments) after a lost subscription is back.
+    :param redis_options: extra keyword arguments for ``Redis.from_url``.
+    """
+
+    name = "chat-redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str,
+        metrics: Metrics,
+        outbox_bytes: int = 8 * 1024 * 1024,
+        keepalive: float = 5.0,
+        keepalive_timeout: float = 3.0,
+        on_resubscribed: Callable[[], Any] | None = None,
+        redis_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(url, channel=channel, redis_options=redis_options)
+        self.metrics = metrics
+        self.outbox_bytes = outbox_bytes
+        self.keepalive = keepalive
+        self.keepalive_timeout = keepalive_timeout
+        self.on_resubscribed = on_resubscribed
+        self.subscribed = False
+        self._outbox: collections.deque[tuple[str, int]] = collections.deque()
+        self._pending_bytes = 0
+        self._wakeup: asyncio.Event | None = None
+        self._publisher: asyncio.Task[None] | None = None
+        self._pub_client: aioredis.Redis | None = None
+        self._seq = 0
+        self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
+
+    def _client(self, **overrides: Any) -> aioredis.Redis:
+        options = {**client_options(), **self.redis_options, **overrides}
+        return aioredis.Redis.from_url(self.redis_url, **options)
+
+    # -- publishing ---------------------------------------------------------------
+
+    async def _publish(self, data: dict[str, Any]) -> None:
+        self._seq += 1
+        payload = self.json.dumps({**data, "sender": self.host_id, "seq": self._seq})
+        self._enqueue(payload)
+
+    def _enqueue(self, payload: str) -> None:
+        size = len(payload)
+        while self._outbox and self._pending_bytes + size > self.outbox_bytes:
+            _, dropped = self._outbox.popleft()
+            self._pending_bytes -= dropped
+            self.metrics.redis_publish_dropped.inc()
+            log.warning("Redis outbox full: dropped the oldest message for other processes")
+        self._outbox.append((payload, size))
+        self._pending_bytes += size
+        self.metrics.redis_publish_pending.set(len(self._outbox))
+        if self._publisher is None or self._publisher.done():
+            self._wakeup = asyncio.Event()
+            self._publisher = asyncio.get_running_loop().create_task(self._run_publisher())
+        assert self._wakeup is not None
+        self._wakeup.set()
+
+    async def _run_publisher(self) -> None:
+        assert self._wakeup is not None
+        backoff, failing = FIRST_BACKOFF, False
+        while True:
+            if not self._outbox:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
+            try:
+                await self._send(batch)
+            except asyncio.CancelledError:
+                self._outbox.extendleft(reversed(batch))
+                raise
+            except Exception as exc:  # every failure is retried, none is fatal
+                self._outbox.extendleft(reversed(batch))
+                self.metrics.redis_publish_failures.inc()
+                if not failing:
+                    log.warning("cannot publish to Redis (%s); holding messages", exc)
+                    failing = True
+                await self._reset_pub_client()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            self._pending_bytes -= sum(size for _, size in batch)
+            self.metrics.redis_publish_pending.set(len(self._outbox))
+            if failing:
+                log.info("publishing to Redis again")
+                failing = False
+            backoff = FIRST_BACKOFF
+
+    async def _send(self, batch: list[tuple[str, int]]) -> None:
+        if self._pub_client is None:
+            self._pub_client = self._client()
+        async with self._pub_client.pipeline(transaction=False) as pipe:
+            for payload, _ in batch:
+                pipe.publish(self.channel, payload)
+            await pipe.execute()
+
+    async def _reset_pub_client(self) -> None:
+        client, self._pub_client = self._pub_client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    # -- listening ----------------------------------------------------------------
+
+    async def _listen(self) -> AsyncIterator[dict[str, Any]]:
+        backoff, lost = FIRST_BACKOFF, False
+        while True:
+            client = self._client(health_check_interval=0)
+            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self.subscribed = True
+                if lost:
+                    log.info("subscribed to Redis again")
+                    self.metrics.redis_resubscribes.inc()
+                    if self.on_resubscribed is not None:
+                        self.on_resubscribed()
+                backoff, lost = FIRST_BACKOFF, False
+                async for data in self._messages(pubsub):
+                    yield data
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a lost subscription is always retried
+                self.subscribed = False
+                if not lost:
+                    log.warning("lost the Redis subscription (%s); subscribing again", exc)
+                lost = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+            finally:
+                self.subscribed = False
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+    async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
+        """Messages of one subscription; raises once it fails or stops answering pings."""
+        loop = asyncio.get_running_loop()
+        channel = self.channel.encode()
+        heard = loop.time()
+        pinged_at: float | None = None
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            now = loop.time()
+            if message is None:
+                if pinged_at is not None:
+                    if now - pinged_at > self.keepalive_timeout:
+                        raise ConnectionError("Redis did not answer the subscription's ping")
+                elif now - heard > self.keepalive:
+                    await pubsub.ping()
+                    pinged_at = now
+                continue
+            heard, pinged_at = now, None
+            if message.get("type") == "message" and message.get("channel") == channel:
+                data = self._decode(message.get("data"))
+                if data is not None:
+                    yield data
+
+    def _decode(self, raw: Any) -> dict[str, Any] | None:
+        try:
+            data = self.json.loads(raw)
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        sender, seq = data.get("sender"), data.get("seq")
+        if isinstance(sender, str) and isinstance(seq, int):
+            if seq <= self._last_seq.get(sender, 0):
+                return None  # a retried batch already delivered
+            self._last_seq[sender] = seq
+            self._last_seq.move_to_end(sender)
+            while len(self._last_seq) > MAX_SENDERS:
+                self._last_seq.popitem(last=False)
+        return data
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe now rather than on the first connection, as python-socketio would."""
+        if getattr(self.server, "manager_initialized", False):
+            return
+        self.server.manager_initialized = True
+        self.initialize()
+
+    async def aclose(self) -> None:
+        """Stop listening and publishing; close every Redis connection."""
+        tasks = [t for t in (getattr(self, "thread", None), self._publisher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._reset_pub_client()

@@ -1,0 +1,373 @@
+"""Engine.IO transport guards: screened input, capped send queues, refused handshakes.
+
+python-engineio hands whatever arrives to its decoders and queues whatever goes
+out without bound. ``GuardedEngineServer`` puts a bouncer at each door:
+
+- every incoming WebSocket frame and long-polling packet is screened before
+  python-engineio decodes it: binary data, undecodable packets and Socket.IO
+  packets announcing binary attachments close the connection that sent them;
+- every connection's outgoing queue counts its bytes; past ``send_queue_bytes``
+  (queued packets plus what the TCP transport holds unsent) the connection is
+  dropped as a slow consumer, so one client that stops reading cannot make the
+  server buffer without end;
+- while draining (SIGTERM), new handshakes are refused with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import engineio
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http_websocket import WebSocketError
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from .metrics import Metrics
+
+__all__ = ["GuardedEngineServer", "SendQueue", "screen_packet"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a refused connection gets to flush its goodbye before the TCP
+#: connection is cut regardless.
+GOODBYE_GRACE = 1.0
+#: Seconds between two sweeps for connections whose TCP buffer outgrew the cap.
+SWEEP_INTERVAL = 1.0
+#: Packets one long-polling POST may carry (python-engineio's own cap).
+MAX_POLLING_PACKETS = 16
+#: Engine.IO packet types a client may send, as their one-character codes.
+_EIO_TYPES = frozenset("0123456")
+#: Socket.IO DISCONNECT for the default namespace, inside an Engine.IO MESSAGE:
+#: tells a well-behaved client not to reconnect.
+_GOODBYE = "1"
+#: Events whose deliveries ``chat_messages_delivered_total`` counts.
+DELIVERED_KINDS = ("message", "private_message", "announcement")
+
+
+def screen_packet(packet: str) -> str | None:
+    """Why one encoded Engine.IO packet from a client is refused, or ``None``.
+
+    Only the first two characters are looked at: that is enough to tell an
+    Engine.IO packet type from garbage, and a Socket.IO BINARY_EVENT (5) or
+    BINARY_ACK (6), which would make python-socketio wait for attachments.
+    """
+    if not packet:
+        return "malformed"
+    kind = packet[0]
+    if kind == "b":  # base64 binary message of the polling transport
+        return "binary"
+    if kind not in _EIO_TYPES:
+        return "malformed"
+    if kind == "4" and packet[1:2] in ("5", "6"):
+        return "binary"
+    return None
+
+
+def packet_size(item: Any) -> int:
+    """Bytes an Engine.IO packet takes on the wire (about: framing aside)."""
+    if item is None:
+        return 0
+    data = item.data
+    if isinstance(data, str):
+        # isascii() is O(1) in CPython, so the common case costs nothing more.
+        return 1 + (len(data) if data.isascii() else len(data.encode("utf-8", "replace")))
+    if isinstance(data, bytes | bytearray):
+        return 1 + len(data)
+    return 64  # the OPEN packet's small dict
+
+
+class SendQueue(asyncio.Queue[Any]):
+    """A connection's outgoing queue that knows how many bytes it holds.
+
+    :param limit: bytes it may hold; a packet that would take it past the limit
+        (while it holds anything at all) is not queued, ``overflowed`` becomes
+        true and ``on_overflow(queue)`` is called once.
+    :param on_overflow: called when the limit is first exceeded.
+    :param on_delivered: called with the event name of each chat packet
+        (``message``, ``private_message``, ``announcement``) queued.
+
+    A packet larger than the limit is still taken when the queue is empty, so
+    that a small limit delays rather than forbids a large join answer.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        on_overflow: Callable[[SendQueue], None],
+        on_delivered: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.limit = limit
+        self.nbytes = 0
+        self.overflowed = False
+        self._on_overflow = on_overflow
+        self._on_delivered = on_delivered
+        self._sizes: collections.deque[int] = collections.deque()
+
+    def put_nowait(self, item: Any) -> None:
+        size = packet_size(item)
+        if item is not None and (
+            self.overflowed or (self.nbytes and self.nbytes + size > self.limit)
+        ):
+            if not self.overflowed:
+                self.overflowed = True
+                self._on_overflow(self)
+            return
+        if self._on_delivered is not None and item is not None:
+            kind = _chat_kind(item)
+            if kind is not None:
+                self._on_delivered(kind)
+        self._force_put(item, size)
+
+    def force_put(self, item: Any) -> None:
+        """Queue ``item`` whatever the limit (goodbyes and the writer's end marker)."""
+        self._force_put(item, packet_size(item))
+
+    def _force_put(self, item: Any, size: int) -> None:
+        self._sizes.append(size)
+        self.nbytes += size
+        super().put_nowait(item)
+
+    def _get(self) -> Any:
+        item = super()._get()
+        self.nbytes -= self._sizes.popleft()
+        return item
+
+    def discard(self) -> None:
+        """Forget every queued packet (the connection is being dropped)."""
+        with contextlib.suppress(asyncio.QueueEmpty, ValueError):
+            while True:
+                self.get_nowait()
+                self.task_done()
+
+
+def _chat_kind(item: Any) -> str | None:
+    data = item.data
+    # A Socket.IO EVENT for "/" is encoded as 2["name",...].
+    if item.packet_type != eio_packet.MESSAGE or not isinstance(data, str):
+        return None
+    if not data.startswith('2["'):
+        return None
+    end = data.find('"', 3, 24)
+    name = data[3:end] if end > 0 else ""
+    return name if name in DELIVERED_KINDS else None
+
+
+class _Body:
+    """The already-read body of a polling POST, as python-engineio reads it."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self, length: int = -1) -> bytes:
+        return self._body
+
+
+class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+    """python-engineio's aiohttp WebSocket, screening every frame it hands on.
+
+    It also leaves the TCP transport on the Engine.IO socket (``chat_transport``)
+    so that the server can measure what is stuck in it and cut it.
+    """
+
+    sid: str | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+        socket = getattr(self.handler, "__self__", None)
+        if socket is not None:
+            self.sid = socket.sid
+            socket.chat_transport = environ["aiohttp.request"].transport
+        response: web.StreamResponse = await super().__call__(environ)
+        return response
+
+    async def wait(self) -> str:
+        msg = await self._sock.receive()
+        if msg.type is WSMsgType.TEXT:
+            reason = screen_packet(msg.data)
+            if reason is None:
+                text: str = msg.data
+                return text
+        elif msg.type is WSMsgType.BINARY:
+            reason = "binary"
+        elif msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+            # aiohttp already closed the socket (1009 too big, 1007 bad UTF-8...).
+            too_big = msg.data.code == WSCloseCode.MESSAGE_TOO_BIG
+            reason = "too_large" if too_big else "malformed"
+        else:
+            raise OSError("websocket closed")
+        server: GuardedEngineServer = self.server
+        if self.sid is not None:
+            await server.refuse(self.sid, reason)
+        # python-engineio ends the connection on OSError, its normal way out.
+        raise OSError(f"refused: {reason}")
+
+
+class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+    """An Engine.IO server with screened input and bounded output per connection.
+
+    :param send_queue_bytes: outgoing bytes held for one connection beyond
+        what its TCP socket accepted; past it the connection is dropped.
+    :param metrics: where refusals and drops are counted.
+    :param kwargs: python-engineio's own options.
+    """
+
+    #: python-engineio's table of transport drivers, set by its constructor.
+    _async: dict[str, Any]
+
+    def __init__(self, *, send_queue_bytes: int, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.send_queue_bytes = send_queue_bytes
+        self.metrics = metrics
+        self.draining = False
+        self._delivered = {
+            kind: metrics.messages_delivered.labels(kind) for kind in DELIVERED_KINDS
+        }
+        # A copy: the driver table is shared by every server of the process.
+        self._async = {
+            **self._async,
+            "websocket": GuardedWebSocket,
+            "translate_request": self._translate_request,
+        }
+
+    # -- outgoing --------------------------------------------------------------
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
+        if args or kwargs:
+            queue: asyncio.Queue[Any] = super().create_queue(*args, **kwargs)
+            return queue
+        return SendQueue(self.send_queue_bytes, self._overflowed, self._count_delivery)
+
+    def _count_delivery(self, kind: str) -> None:
+        self._delivered[kind].inc()
+
+    def _overflowed(self, queue: SendQueue) -> None:
+        for sid, socket in self.sockets.items():
+            if socket.queue is queue:
+                asyncio.get_running_loop().create_task(self.drop(sid, "slow_consumer"))
+                return
+
+    def held_bytes(self, socket: Any) -> int:
+        """Outgoing bytes the server holds for ``socket`` that its TCP socket has not taken."""
+        queue = socket.queue
+        held = queue.nbytes if isinstance(queue, SendQueue) else 0
+        transport = getattr(socket, "chat_transport", None)
+        if transport is not None and not transport.is_closing():
+            held += transport.get_write_buffer_size()
+        return held
+
+    async def sweep_slow_consumers(self, interval: float = SWEEP_INTERVAL) -> None:
+        """Forever: drop connections holding more than ``send_queue_bytes`` unsent.
+
+        The queue itself catches a backlog the moment it forms; this sweep
+        catches bytes written straight to the TCP transport, past the queue.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            for sid, socket in list(self.sockets.items()):
+                if not socket.closed and self.held_bytes(socket) > self.send_queue_bytes:
+                    await self.drop(sid, "slow_consumer")
+
+    # -- dropping connections ----------------------------------------------------
+
+    async def refuse(self, sid: str, reason: str) -> None:
+        """Count a refused input and close the connection that sent it, with a goodbye."""
+        self.metrics.rejected_inputs.labels(reason).inc()
+        log.info("closing connection sid=%s: refused input (%s)", sid, reason)
+        await self.drop(sid, reason, goodbye=reason != "too_large")
+
+    async def drop(self, sid: str, reason: str, *, goodbye: bool = False) -> None:
+        """Close connection ``sid`` now, running the chat's disconnect handling.
+
+        With ``goodbye`` the client first gets a Socket.IO DISCONNECT, which
+        tells well-behaved clients not to reconnect; without it the TCP
+        connection is cut at once and clients reconnect by themselves.
+        """
+        socket = self.sockets.get(sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        self.metrics.disconnects.labels(reason).inc()
+        if reason == "slow_consumer":
+            log.warning("dropping connection sid=%s: slow consumer", sid)
+        queue = socket.queue
+        transport = getattr(socket, "chat_transport", None)
+        if isinstance(queue, SendQueue):
+            queue.discard()
+            if goodbye:
+                queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, _GOODBYE))
+        await socket.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
+        if isinstance(queue, SendQueue):
+            queue.force_put(None)  # ends the writer task or a pending long-poll
+        self.sockets.pop(sid, None)
+        if transport is not None:
+            if goodbye:
+                asyncio.get_running_loop().call_later(GOODBYE_GRACE, transport.abort)
+            else:
+                transport.abort()
+
+    async def drop_all(self, reason: str) -> int:
+        """Cut every connection (clients reconnect by themselves); returns how many."""
+        sids = [sid for sid, socket in self.sockets.items() if not socket.closed]
+        for sid in sids:
+            await self.drop(sid, reason)
+        return len(sids)
+
+    # -- incoming ------------------------------------------------------------------
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        if self.draining and "sid" not in request.query:
+            return web.Response(
+                status=503,
+                text="This server is restarting; connect again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        response: web.StreamResponse = await super().handle_request(request)
+        return response
+
+    async def _translate_request(self, request: web.Request) -> dict[str, Any]:
+        environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+        if request.method == "POST":
+            body = await self._screen_post(request)
+            environ["wsgi.input"] = _Body(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+    async def _screen_post(self, request: web.Request) -> bytes:
+        """Read and check a long-polling POST before python-engineio decodes it."""
+        sid = request.query.get("sid")
+        limit = self.max_http_buffer_size
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            await self._refuse_post(sid, "too_large")
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                await self._refuse_post(sid, "too_large")
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        try:
+            packets = body.decode("utf-8").split("\x1e")
+        except UnicodeDecodeError:
+            await self._refuse_post(sid, "malformed")
+            raise web.HTTPBadRequest(text="The body is not UTF-8.") from None
+        if len(packets) > MAX_POLLING_PACKETS:
+            await self._refuse_post(sid, "malformed")
+            raise web.HTTPBadRequest(text="Too many packets in one request.")
+        for packet in packets:
+            reason = screen_packet(packet)
+            if reason is not None:
+                await self._refuse_post(sid, reason)
+                raise web.HTTPBadRequest(text=f"Packet refused ({reason}).")
+        return bytes(body)
+
+    async def _refuse_post(self, sid: str | None, reason: str) -> None:
+        if sid is not None and sid in self.sockets:
+            await self.refuse(sid, reason)
+        else:
+            self.metrics.rejected_inputs.labels(reason).inc()
