@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -214,4 +215,5 @@ async def server_processes(redis_url: str) -> AsyncIterator[StartProcesses]:
         return procs
 
     yield start
-    await asyncio.gather(*(asyncio.to_thread(p.stop) for p in started))
+    # SIGINT: cleaning up needs no SIGTERM drain (its own tests cover that)
+    await asyncio.gather(*(asyncio.to_thread(p.stop, 10.0, signal.SIGINT) for p in started))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -50,7 +51,7 @@ def cluster() -> Iterator[tuple[ServerProcess, ServerProcess]]:
         yield procs
     finally:
         for proc in procs:
-            proc.stop()
+            proc.stop(signum=signal.SIGINT)
         redis.close()
 
 
