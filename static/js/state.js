@@ -1,0 +1,161 @@
+// The client's model of the chat: conversations, their messages and who is in them.
+// Nothing here touches the DOM or the network, so the merge rules stay easy to reason about.
+
+export const ROOM = "room";
+export const DM = "dm";
+export const NEWS = "news";
+
+/** Messages asked for per history page (the server's default). */
+export const PAGE_SIZE = 50;
+
+export function conversationKey(kind, name) {
+  return `${kind}:${name}`;
+}
+
+/** Message ids are fixed-width strings that sort in the order they were stored. */
+export function compareIds(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isString(value) {
+  return typeof value === "string" && value.length > 0;
+}
+
+/** Keep only well-formed messages: the page never trusts a payload's shape. */
+export function isMessage(m) {
+  return (
+    m !== null &&
+    typeof m === "object" &&
+    isString(m.id) &&
+    isString(m.from) &&
+    typeof m.text === "string" &&
+    Number.isFinite(m.ts)
+  );
+}
+
+let noticeSeq = 0;
+
+/**
+ * One room, one private conversation, or the announcements channel.
+ *
+ * Messages are kept by id, so whatever order and however often they arrive
+ * (live events, join history, reconnect catch-up, older pages) each is shown
+ * once and in id order. Local notices ("bob joined") are anchored after the
+ * newest message known when they happened.
+ */
+export class Conversation {
+  constructor(kind, name) {
+    this.kind = kind;
+    this.name = name;
+    this.key = conversationKey(kind, name);
+    this.messages = new Map();
+    this.ids = [];
+    this.notices = [];
+    this.members = new Set();
+    this.typing = new Map(); // user -> expiry time (ms)
+    this.unread = 0;
+    this.mentions = 0;
+    this.firstUnreadId = null;
+    this.reachedStart = false;
+    this.loadingOlder = false;
+    this.synced = false; // joined (room) or history fetched (dm) on the current connection
+    this.notice = null; // a banner shown above this conversation's messages
+    this.scrollFromBottom = 0;
+  }
+
+  get lastId() {
+    return this.ids.length ? this.ids[this.ids.length - 1] : null;
+  }
+
+  get firstId() {
+    return this.ids.length ? this.ids[0] : null;
+  }
+
+  has(id) {
+    return this.messages.has(id);
+  }
+
+  /** Add what is new; return the messages actually added, in id order. */
+  merge(list) {
+    const added = [];
+    for (const m of Array.isArray(list) ? list : []) {
+      if (!isMessage(m) || this.messages.has(m.id)) continue;
+      this.messages.set(m.id, m);
+      added.push(m);
+    }
+    if (!added.length) return added;
+    added.sort((a, b) => compareIds(a.id, b.id));
+    const last = this.lastId;
+    if (last === null || compareIds(added[0].id, last) > 0) {
+      for (const m of added) this.ids.push(m.id);
+    } else {
+      this.ids = [...this.messages.keys()].sort(compareIds);
+    }
+    return added;
+  }
+
+  /** Forget every message and notice (history reload after an incomplete recovery). */
+  clear() {
+    this.messages.clear();
+    this.ids = [];
+    this.notices = [];
+    this.firstUnreadId = null;
+    this.reachedStart = false;
+  }
+
+  addNotice(text, ts = Date.now()) {
+    const notice = { notice: true, anchor: this.lastId ?? "", seq: ++noticeSeq, text, ts };
+    this.notices.push(notice);
+    // a busy room would otherwise grow join/leave lines without bound
+    if (this.notices.length > 200) this.notices.shift();
+    return notice;
+  }
+
+  /** Messages and notices in display order. */
+  entries() {
+    const out = [];
+    let n = 0;
+    for (const id of this.ids) {
+      while (n < this.notices.length && compareIds(this.notices[n].anchor, id) < 0) {
+        out.push(this.notices[n++]);
+      }
+      out.push(this.messages.get(id));
+    }
+    while (n < this.notices.length) out.push(this.notices[n++]);
+    return out;
+  }
+
+  /** Users typing right now (expired entries dropped), sorted. */
+  typingUsers(now = Date.now()) {
+    for (const [user, until] of this.typing) {
+      if (until <= now) this.typing.delete(user);
+    }
+    return [...this.typing.keys()].sort(compareIds);
+  }
+
+  sortedMembers() {
+    return [...this.members].sort(compareIds);
+  }
+}
+
+/** Sort key for sidebar order: rooms and conversations by name, code point order. */
+export function byName(a, b) {
+  return compareIds(a.name, b.name);
+}
+
+/** Which private conversation a private_message belongs to, seen from `me`. */
+export function peerOf(message, me) {
+  return message.from === me ? message.to : message.from;
+}
+
+/** Does `text` mention `@user` (followed by something that cannot be part of a name)? */
+export function mentions(text, user) {
+  if (!user) return false;
+  const escaped = user.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&");
+  return new RegExp(`(^|[^A-Za-z0-9_.-])@${escaped}(?![A-Za-z0-9_-]|\\.[A-Za-z0-9_-])`, "i").test(text);
+}
+
+/** Length the way the server counts it: Unicode code points, after trimming. */
+export function textLength(text) {
+  return [...text.trim()].length;
+}

@@ -1,0 +1,116 @@
+"""A page object for the chat client: what a person does on the page, as methods."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+
+def _expect() -> Any:
+    from playwright.async_api import expect
+
+    return expect
+
+
+class ChatPage:
+    """One user's tab. ``errors`` collects uncaught script errors."""
+
+    def __init__(self, page: Any, url: str, label: str, shots: Path) -> None:
+        self.page = page
+        self.url = url
+        self.label = label
+        self.shots = shots
+        self.errors: list[str] = []
+        self.console: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
+
+    # -- looking --------------------------------------------------------------------
+
+    @property
+    def body(self) -> Any:
+        return self.page.locator("body")
+
+    @property
+    def message_texts(self) -> Any:
+        """The text of every message shown in the open conversation, in order."""
+        return self.page.locator("#message-list .msg .text")
+
+    def message(self, text: str) -> Any:
+        """The shown message whose whole text is ``text``."""
+        return self.page.locator(
+            "#message-list .msg", has=self.page.locator(".text", has_text=_exactly(text))
+        )
+
+    def conversation(self, kind: str, name: str) -> Any:
+        return self.page.locator(f".conv-item[data-kind='{kind}'][data-name='{name}']")
+
+    def member(self, name: str) -> Any:
+        return self.page.locator(f"#member-list li[data-user='{name}']")
+
+    async def shown_ids(self) -> list[str]:
+        ids: list[str] = await self.page.locator("#message-list .msg").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.id)"
+        )
+        return ids
+
+    async def diagnosis(self) -> str:
+        """The page's connection state and console, for a failed test's report."""
+        state = await self.page.evaluate(
+            """() => {
+                const s = window.chat && window.chat.store;
+                if (!s) return "no store";
+                return JSON.stringify({
+                    me: s.me, connection: s.connection, active: s.activeKey,
+                    socket: s.socket ? { id: s.socket.id, connected: s.socket.connected } : null,
+                    conversations: [...s.conversations.values()].map(c => ({
+                        key: c.key, synced: c.synced, ids: c.ids.length, members: [...c.members],
+                    })),
+                    outbox: s.outbox.map(i => ({ text: i.text, state: i.state, error: i.error })),
+                });
+            }"""
+        )
+        console = "\n    ".join(self.console[-30:])
+        return f"{self.label}: {state}\n  console:\n    {console}"
+
+    async def screenshot(self, name: str) -> Path:
+        self.shots.mkdir(parents=True, exist_ok=True)
+        path = self.shots / f"{self.label}-{name}.png"
+        await self.page.screenshot(path=str(path), animations="disabled")
+        return path
+
+    # -- doing ----------------------------------------------------------------------
+
+    async def sign_in(self, username: str) -> None:
+        await self.page.fill("#username", username)
+        await self.page.press("#username", "Enter")
+        await self.wait_online()
+
+    async def wait_online(self, within_ms: float = 10_000) -> None:
+        await _expect()(self.body).to_have_attribute(
+            "data-connection", "online", timeout=within_ms
+        )
+
+    async def send(self, text: str) -> None:
+        await self.page.fill("#message-input", text)
+        await self.page.press("#message-input", "Enter")
+
+    async def send_and_see(self, text: str) -> None:
+        """Send ``text`` and wait until the server confirmed it (no longer pending)."""
+        await self.send(text)
+        await _expect()(self.message(text)).to_have_count(1)
+        await _expect()(self.page.locator("#pending-list .msg")).to_have_count(0)
+
+    async def open(self, kind: str, name: str) -> None:
+        await self.conversation(kind, name).click()
+        await _expect()(self.conversation(kind, name)).to_have_attribute("aria-current", "page")
+
+    async def join(self, room: str) -> None:
+        await self.page.fill("#join-room", room)
+        await self.page.press("#join-room", "Enter")
+        await _expect()(self.conversation("room", room)).to_have_attribute("aria-current", "page")
+
+
+def _exactly(text: str) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(text)}$")
