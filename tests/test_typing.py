@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from tests.conftest import Connect
-from tests.support.chat import expect_error, expect_ok, join
+from tests.support.chat import assert_has, expect_error, expect_ok, join
 
 
 async def test_typing_answers_ok(chat_url: str, connect: Connect) -> None:
     alice = await connect(chat_url, "alice")
     await join(alice, "lobby")
-    assert await alice.call("typing", {"room": "lobby"}) == {"ok": True}
+    assert_has(await alice.call("typing", {"room": "lobby"}), {"ok": True})
 
 
 async def test_typing_reaches_the_others_in_the_room(chat_url: str, connect: Connect) -> None:
@@ -18,7 +18,7 @@ async def test_typing_reaches_the_others_in_the_room(chat_url: str, connect: Con
         await join(client, "lobby")
     expect_ok(await alice.call("typing", {"room": "lobby"}))
     for client in (bob, carol):
-        assert await client.next("typing") == {"room": "lobby", "user": "alice"}
+        assert_has(await client.next("typing"), {"room": "lobby", "user": "alice"})
 
 
 async def test_typing_does_not_come_back_to_the_typist(chat_url: str, connect: Connect) -> None:

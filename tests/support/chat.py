@@ -10,7 +10,15 @@ import jwt
 
 from tests.support.clients import ChatClient
 
-__all__ = ["expect_error", "expect_ok", "join", "make_token", "now_ms", "unique"]
+__all__ = [
+    "assert_has",
+    "expect_error",
+    "expect_ok",
+    "join",
+    "make_token",
+    "now_ms",
+    "unique",
+]
 
 
 def unique(prefix: str = "x") -> str:
@@ -20,6 +28,17 @@ def unique(prefix: str = "x") -> str:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def assert_has(actual: Any, expected: dict[str, Any]) -> None:
+    """Assert ``actual`` is an object holding every member of ``expected``.
+
+    The contract lets the server add fields to any payload, so tests check the
+    members it promises rather than equality.
+    """
+    assert isinstance(actual, dict), actual
+    missing = {k: v for k, v in expected.items() if k not in actual or actual[k] != v}
+    assert not missing, f"{actual!r} lacks or differs in {missing!r}"
 
 
 def expect_ok(ack: Any) -> dict[str, Any]:
