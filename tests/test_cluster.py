@@ -440,3 +440,23 @@ async def test_processes_on_different_redis_databases_are_separate_chats(
     assert (await on_one.next("message"))["text"] == "chat one only"
     await on_two.no_event("message", within=0.5)
     await on_two.no_event("announcement", within=0.2)
+
+
+@_slow_unless_ttl_settable
+@pytest.mark.timeout(DROP_WITHIN + 60)
+async def test_a_user_also_held_by_a_live_process_stays_after_the_other_is_killed(
+    server_processes: StartProcesses, connect: Connect, http: aiohttp.ClientSession
+) -> None:
+    env = {PRESENCE_TTL_VARIABLE: "2"} if PRESENCE_TTL_VARIABLE else {}
+    doomed, survivor = await server_processes(2, env=env)
+    room, alice, bob = unique("room"), unique("alice"), unique("bob")
+    await join(await connect(doomed.url, alice), room)
+    await join(await connect(survivor.url, alice), room)
+    await join(await connect(doomed.url, bob), room)
+    doomed.kill()
+    started = time.monotonic()
+    while bob in (await get_room(http, survivor.url, room))["members"]:
+        assert time.monotonic() - started < DROP_WITHIN, "killed process's user still present"
+        await asyncio.sleep(0.5)
+    # bob's entry has expired, so alice's entry from the dead process has too
+    assert (await get_room(http, survivor.url, room))["members"] == [alice]

@@ -382,6 +382,7 @@ FIELD_PROBLEMS = [
     pytest.param({"room": "lobby", "text": "x", "from": ""}, "from", id="empty-from"),
     pytest.param({"room": "lobby", "text": "x", "from": 7}, "from", id="from-number"),
     pytest.param({"broadcast": "yes", "text": "x"}, "broadcast", id="broadcast-string"),
+    pytest.param({"room": "lobby", "text": "x\ud800"}, "text", id="lone-surrogate"),
     pytest.param({"room": "lobby", "text": "x", "extra": 1}, "extra", id="extra-field"),
 ]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import Connect
+from chat_server.config import Settings
+from tests.conftest import Connect, StartServer
 from tests.support.chat import expect_error, expect_ok, join
 from tests.support.clients import NO_PAYLOAD, ChatClient
 
@@ -311,3 +313,23 @@ async def test_an_event_with_several_arguments_is_judged_by_the_first(
         assert (await alice.next("message"))["text"] == "hi"
     else:
         expect_error(ack, "invalid")
+
+
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [
+        pytest.param("message", {"room": "lobby", "text": "x\ud800y"}, id="message"),
+        pytest.param("private_message", {"to": "bob", "text": "\udfff"}, id="private"),
+    ],
+)
+async def test_text_with_a_lone_surrogate_answers_invalid_naming_text_in_every_store(
+    start_server: StartServer,
+    backend_settings: Callable[..., Settings],
+    connect: Connect,
+    event: str,
+    payload: dict[str, Any],
+) -> None:
+    """Not Unicode text (it cannot be stored as UTF-8): refused as invalid, not an error."""
+    client = await connect(await start_server(backend_settings()), "alice")
+    await join(client, "lobby")
+    expect_error(await client.call(event, payload), "invalid", "text")
