@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
+import aiohttp
 import jwt
 import pytest
 
 from tests.support.clients import ChatClient
 from tests.support.ports import free_port
 from tests.support.process import REPO_ROOT, ServerProcess, clean_environ
+from tests.support.redis import RedisServer
 
 SECRET = "cli-test-secret-" + "s" * 32
 
@@ -185,3 +189,50 @@ def test_log_level_warning_keeps_info_lines_out() -> None:
 def test_the_log_level_flag_wins_over_the_variable() -> None:
     log = log_of({"LOG_LEVEL": "INFO"}, ["--log-level", "WARNING"])
     assert "INFO" not in log
+
+
+# -- how the contract says to run it ------------------------------------------------------------
+
+
+async def test_a_plain_process_serves_the_page_and_socket_io(
+    http: aiohttp.ClientSession,
+) -> None:
+    with ServerProcess() as proc:
+        async with http.get(f"{proc.url}/") as response:
+            assert response.content_type == "text/html"
+        client = await ChatClient.connect(proc.url, auth={"username": "alice"})
+        try:
+            assert (await client.next("welcome"))["user"] == "alice"
+        finally:
+            await client.close()
+
+
+def test_the_procfile_runs_a_web_process_reading_port_and_redis_url(
+    redis_server: RedisServer,
+) -> None:
+    lines = (REPO_ROOT / "Procfile").read_text().splitlines()
+    web = [line.split(":", 1)[1].strip() for line in lines if line.startswith("web:")]
+    assert web == ["python -m chat_server"]
+    port = free_port()
+    env = clean_environ({"PORT": str(port), "REDIS_URL": redis_server.url})
+    proc = subprocess.Popen(
+        web[0].split(),
+        cwd=REPO_ROOT,
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                health = get_json(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                assert proc.poll() is None, "the Procfile's web process exited"
+                assert time.monotonic() < deadline, "the Procfile's web process never served"
+                time.sleep(0.1)
+        assert health == {"status": "ok", "redis": "ok"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
