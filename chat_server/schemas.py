@@ -42,7 +42,13 @@ class Text(fields.String):
         )
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return str(super()._deserialize(value, attr, data, **kwargs)).strip()
+        text = str(super()._deserialize(value, attr, data, **kwargs)).strip()
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate: JSON lets it through, no store or browser can keep it.
+            raise ValidationError("Text must be valid Unicode (no lone surrogates).") from None
+        return text
 
 
 class StrictInteger(fields.Integer):
