@@ -33,6 +33,7 @@ const store = {
   banner: null,
   lastTypingSent: new Map(),
   typingTimer: null,
+  joining: new Map(), // rooms joined from the form, waiting for the server's answer
 };
 
 const view = new ChatView(store, {
@@ -101,6 +102,16 @@ function ensureConversation(kind, name) {
     store.conversations.set(key, conv);
   }
   return conv;
+}
+
+/**
+ * The room a live event belongs to, including one whose join is still in
+ * flight: the server may deliver a message to the room before it acks the
+ * join, and that message is not necessarily in the join's history.
+ */
+function roomFor(name) {
+  const key = conversationKey(ROOM, name);
+  return store.conversations.get(key) ?? store.joining.get(key) ?? null;
 }
 
 function active() {
@@ -230,6 +241,7 @@ function signOut(message = "") {
   store.auth = null;
   store.signedIn = false;
   store.conversations.clear();
+  store.joining.clear();
   store.activeKey = null;
   store.outbox = [];
   store.banner = null;
@@ -333,7 +345,7 @@ function bindSocket(socket) {
 
   socket.on("message", (m) => {
     if (!isMessage(m) || typeof m.room !== "string") return;
-    const conv = store.conversations.get(conversationKey(ROOM, m.room));
+    const conv = roomFor(m.room);
     if (!conv) return;
     settleEcho(conv, m);
     messagesArrived(conv, conv.merge([m]));
@@ -351,7 +363,7 @@ function bindSocket(socket) {
 
   socket.on("presence", (p) => {
     if (!p || typeof p.room !== "string" || typeof p.user !== "string") return;
-    const conv = store.conversations.get(conversationKey(ROOM, p.room));
+    const conv = roomFor(p.room);
     if (!conv) return;
     let notice = null;
     if (p.action === "join" && !conv.members.has(p.user)) {
@@ -371,7 +383,7 @@ function bindSocket(socket) {
 
   socket.on("typing", (t) => {
     if (!t || typeof t.room !== "string" || typeof t.user !== "string" || t.user === store.me) return;
-    const conv = store.conversations.get(conversationKey(ROOM, t.room));
+    const conv = roomFor(t.room);
     if (!conv) return;
     conv.typing.set(t.user, Date.now() + TYPING_SHOWN_MS);
     if (conv.key === store.activeKey) {
@@ -463,6 +475,7 @@ async function joinRoom(conv, generation, { reconnect = false } = {}) {
 
 function applyJoin(conv, answer, since, { reconnect }) {
   conv.synced = true;
+  if (store.connection === "online") flushOutbox();
   conv.members = new Set((answer.members ?? []).filter((u) => typeof u === "string"));
   const history = Array.isArray(answer.history) ? answer.history : [];
   let added;
@@ -525,13 +538,15 @@ async function refillPrivate(conv, generation, { reconnect = false } = {}) {
     const met = !since || !collected.length || compareIds(collected[0].id, since) <= 0;
     let added;
     if (met) {
-      if (!since) conv.reachedStart = exhausted;
+      // a short last page means the pages reached the start of what the server keeps
+      if (exhausted) conv.reachedStart = true;
       added = conv.merge(collected);
       countUnread(conv, added, reconnect);
       if (conv.key === store.activeKey) view.entriesAdded(conv, added);
     } else {
       conv.clear();
       added = conv.merge(collected);
+      conv.reachedStart = exhausted;
       conv.notice = "Some private messages from while you were away could not be recovered, so this conversation was reloaded.";
       if (conv.key === store.activeKey) view.renderTimeline({ scroll: "bottom" });
     }
@@ -649,9 +664,10 @@ async function deliver(item) {
     return;
   }
   const socket = store.socket;
-  if (!socket?.connected || !conv.synced) {
+  // A room must be joined on this connection first; a private message needs nothing.
+  if (!socket?.connected || (conv.kind === ROOM && !conv.synced)) {
     view.renderPending();
-    return; // the next sync flushes it
+    return; // flushed once the conversation is synced
   }
   if (item.attempted) {
     // A try whose answer was lost may still have been stored: the catch-up
@@ -742,16 +758,20 @@ async function joinByName(raw) {
     openConversation(key);
     return true;
   }
-  const conv = new Conversation(ROOM, name);
+  const conv = store.joining.get(key) ?? new Conversation(ROOM, name);
+  store.joining.set(key, conv);
   let answer;
   try {
     answer = await request(store.socket, "join", { room: name });
   } catch (err) {
     error.textContent = err.detail;
     return false;
+  } finally {
+    store.joining.delete(key);
   }
   store.conversations.set(key, conv);
   applyJoin(conv, answer, null, { reconnect: false });
+  markRead(conv); // anything that arrived before the answer is part of the first view
   openConversation(key);
   return true;
 }

@@ -104,6 +104,9 @@ async def test_private_message_reaches_the_other_process_in_its_own_conversation
     await pair.bob.open("dm", "alice")
     await expect(pair.bob.message_texts).to_have_text(["just between us"])
     await expect(unread).to_have_count(0)
+    await expect(pair.bob.page.locator("#timeline-start")).to_contain_text(
+        "beginning of your conversation with alice"
+    )
 
     await pair.bob.send("agreed")
     await expect(pair.alice.message_texts).to_have_text(["just between us", "agreed"])
@@ -238,3 +241,32 @@ async def test_incomplete_recovery_reloads_the_history_and_says_so(make_pair: Ma
     await expect(pair.bob.message_texts).to_have_text(sent[-4:])
     await expect(pair.bob.page.locator("#timeline-start")).to_be_visible()
     await pair.bob.screenshot("history-reloaded")
+
+
+async def test_a_private_conversation_pages_back_over_a_long_gap_after_a_restart(
+    pair: Pair, http: aiohttp.ClientSession, api_headers: dict[str, str]
+) -> None:
+    alice, bob = pair.alice, pair.bob
+    await alice.member("bob").get_by_role("button").click()
+    await alice.send_and_see("first")
+    await bob.open("dm", "alice")
+    await expect(bob.message_texts).to_have_text(["first"])
+
+    await asyncio.to_thread(pair.processes[1].stop)
+    await expect(bob.body).to_have_attribute("data-connection", "reconnecting")
+    # more than one page (50) of history, so the page must walk back to "first"
+    missed = [f"while away {i:02}" for i in range(70)]
+    for text in missed:
+        body = {"to": "bob", "from": "alice", "text": text}
+        async with http.post(
+            f"{pair.processes[0].url}/api/emit", json=body, headers=api_headers
+        ) as response:
+            assert response.status == 200, await response.text()
+    await asyncio.to_thread(pair.processes[1].start)
+    await bob.wait_online(within_ms=RECOVERY_TIMEOUT_MS)
+
+    await expect(bob.message_texts).to_have_text(["first", *missed])
+    await expect(bob.page.locator("#conv-notice")).to_be_hidden()
+    ids = await bob.shown_ids()
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(missed) + 1
