@@ -1,0 +1,83 @@
+"""Speed-ups the server runs with: uvloop, orjson and the direct broadcast path.
+
+Each is on by default. ``CHAT_SPEEDUPS_OFF`` (comma-separated names among
+``uvloop``, ``orjson``, ``fanout``) switches some off, so that the benchmark
+can measure what each one buys (docs/performance.md); it is not meant for
+production. A missing uvloop or orjson (a platform without wheels) falls back
+to the standard library with the same behaviour, only slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["NAMES", "OrjsonModule", "enabled", "json_module", "new_event_loop"]
+
+NAMES = ("uvloop", "orjson", "fanout")
+_VARIABLE = "CHAT_SPEEDUPS_OFF"
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def enabled(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether speed-up ``name`` is on (it is unless ``CHAT_SPEEDUPS_OFF`` lists it)."""
+    raw = (os.environ if environ is None else environ).get(_VARIABLE, "")
+    return name not in {part.strip().lower() for part in raw.split(",")}
+
+
+class OrjsonModule:
+    """The ``dumps``/``loads`` pair python-socketio takes as its ``json``, backed by orjson.
+
+    Whatever orjson refuses and the standard library takes (lone surrogates,
+    integers past 64 bits, non-string keys) goes to the standard library, so
+    that input is accepted or refused exactly as without orjson.
+    """
+
+    def __init__(self) -> None:
+        import orjson
+
+        self._dumps = orjson.dumps
+        self._loads = orjson.loads
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        try:
+            text: str = self._dumps(obj).decode()
+            return text
+        except TypeError:
+            return json.dumps(obj, separators=(",", ":"))
+
+    def loads(self, data: str | bytes, **kwargs: Any) -> Any:
+        # orjson reads integers past 64 bits as floats instead of failing, so
+        # input with such a long run of digits goes to the standard library.
+        if _LONG_DIGITS.search(data if isinstance(data, str) else data.decode("latin-1")):
+            return json.loads(data)
+        try:
+            return self._loads(data)
+        except ValueError:
+            return json.loads(data)
+
+
+def json_module() -> OrjsonModule | None:
+    """orjson for python-socketio, or None for its default (the standard library)."""
+    if not enabled("orjson"):
+        return None
+    try:
+        return OrjsonModule()
+    except ImportError:
+        return None
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop event loop when uvloop is installed and on, else asyncio's own."""
+    if enabled("uvloop"):
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
