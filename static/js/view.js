@@ -304,7 +304,9 @@ export class ChatView {
     if (own) {
       sender = el("span", { className: "sender" }, "You",
         el("span", { className: "visually-hidden" }, ` (${m.from})`));
-    } else if (conv.kind === ROOM) {
+    } else if (conv.kind === ROOM && !continued) {
+      // only the first of a run is a button: the others' names are hidden, and a
+      // hidden control would swallow keyboard focus
       sender = el("button", {
         type: "button",
         className: "sender",
