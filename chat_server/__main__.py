@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from . import logs, ops, speedups
+from . import logs, ops, speedups, workers
 from .app import create_app
 from .auth import issue_token, valid_username
 from .config import Command, ConfigError, Settings, parse_command_line
@@ -34,8 +34,8 @@ def print_token(command: Command) -> int:
     return 0
 
 
-def serve(settings: Settings) -> int:
-    """Run the server until it is stopped."""
+def serve(settings: Settings, reuse_port: bool = False) -> int:
+    """Run the server until it is stopped (``reuse_port``: one of ``--workers``)."""
     configure_logging(settings)
     mode = "Redis " + _redacted(settings.redis_url) if settings.redis_url else "single process"
     log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
@@ -49,6 +49,7 @@ def serve(settings: Settings) -> int:
         access_log=None,
         shutdown_timeout=5,
         loop=speedups.new_event_loop(),
+        reuse_port=reuse_port or None,
     )
     return 0
 
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         )
         if command.name == "token":
             return print_token(command)
-        return serve(command.settings)
+        return workers.serve(command.settings, serve, os.environ if environ is None else environ)
     except ConfigError as exc:
         print(f"chat_server: error: {exc}", file=sys.stderr)
         return 2

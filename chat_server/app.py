@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import api, fanout, ops, speedups
 from .config import Settings
+from .directory import Directory, MemoryDirectory, RedisDirectory
 from .history import History, MemoryHistory, RedisHistory
 from .keys import (
     API_LIMITER,
@@ -62,8 +63,8 @@ def create_app(settings: Settings) -> web.Application:
         RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
     )
     sio = _socket_server(settings, metrics)
-    history, presence = _stores(settings, app[REDIS])
-    service = ChatService(history, presence, SocketDelivery(sio))
+    history, presence, directory = _stores(settings, app[REDIS])
+    service = ChatService(history, presence, SocketDelivery(sio), directory)
     register_handlers(sio, SocketHandlers(settings, service))
     ops.track_service(metrics, service)
     app[SOCKETS] = sio
@@ -158,12 +159,15 @@ def pubsub_channel(redis_url: str) -> str:
     return f"chat:{db}:socketio"
 
 
-def _stores(settings: Settings, redis: aioredis.Redis | None) -> tuple[History, Presence]:
+def _stores(
+    settings: Settings, redis: aioredis.Redis | None
+) -> tuple[History, Presence, Directory]:
     if redis is None:
-        return MemoryHistory(settings.history_size), MemoryPresence()
+        return MemoryHistory(settings.history_size), MemoryPresence(), MemoryDirectory()
     return (
         RedisHistory(redis, settings.history_size),
         RedisPresence(redis, ttl=settings.presence_ttl),
+        RedisDirectory(redis),
     )
 
 

@@ -49,6 +49,8 @@ class Settings:
     send_queue_bytes: int = 1048576
     #: Seconds a process's presence entries outlive its last heartbeat.
     presence_ttl: float = 45.0
+    #: Processes serving ``port`` together, linked by Redis (``--workers``).
+    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +225,13 @@ OPTIONS: tuple[_Option, ...] = (
         _presence_ttl,
         "seconds a dead process's users stay in members, 1 to 60 (45)",
     ),
+    _Option(
+        "workers",
+        "WEB_CONCURRENCY",
+        "--workers",
+        _positive_int,
+        "processes sharing the port, linked by REDIS_URL, WebSocket only (1)",
+    ),
 )
 
 
@@ -274,6 +283,15 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         else:
             continue
         values[opt.field] = opt.parse(name, raw)
+    if values.get("workers", 1) > 1 and "redis_url" not in values:
+        if "workers" in args:
+            raise ConfigError(
+                "--workers above 1 needs REDIS_URL (or --redis-url): "
+                "the processes share one chat through Redis"
+            )
+        # Platforms set WEB_CONCURRENCY whatever the app; without Redis the
+        # only correct choice is one process (workers.py logs that it chose so).
+        values["workers"] = 1
     settings = Settings(**values)
     if args.get("command") == "token":
         username = str(args["username"])
