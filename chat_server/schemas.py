@@ -13,6 +13,7 @@ from .errors import ChatError
 from .ids import ID_PATTERN
 
 __all__ = [
+    "ConversationsSchema",
     "EmitSchema",
     "HistorySchema",
     "JoinSchema",
@@ -140,6 +141,12 @@ class HistorySchema(Schema):
         """Exactly one of ``room`` and ``with``."""
         if ("room" in data) == ("with_" in data):
             raise ValidationError("Give exactly one of room and with.")
+
+
+class ConversationsSchema(Schema):
+    """``conversations``: ``{limit?}``; limits above 200 are capped."""
+
+    limit = StrictInteger(validate=validate.Range(min=1, error="Limit must be at least 1."))
 
 
 class EmitSchema(Schema):

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .directory import Directory
 from .errors import ChatError
 from .history import History, Record
 from .presence import Presence
 
 __all__ = ["ChatService", "Delivery", "room_channel", "user_channel"]
+
+log = logging.getLogger(__name__)
 
 JOIN_HISTORY = 50
 BROADCAST_KEY = "broadcast"
@@ -97,12 +101,16 @@ class ChatService:
     :param history: where messages are kept.
     :param presence: who is in which room, across processes.
     :param delivery: how events reach connections.
+    :param directory: whom each user has private conversations with.
     """
 
-    def __init__(self, history: History, presence: Presence, delivery: Delivery) -> None:
+    def __init__(
+        self, history: History, presence: Presence, delivery: Delivery, directory: Directory
+    ) -> None:
         self.history = history
         self.presence = presence
         self.delivery = delivery
+        self.directory = directory
         self.sessions: dict[str, Session] = {}
         # (room, user) -> this process's connections of that user in that room.
         self._local: dict[tuple[str, str], set[str]] = {}
@@ -242,6 +250,12 @@ class ChatService:
         await self.delivery.emit(
             "private_message", message, to=[user_channel(to), user_channel(sender)]
         )
+        try:
+            await self.directory.touch(sender, to, message["ts"])
+        except Exception:
+            # Stored and delivered already: a stale directory entry is mended by
+            # the next message, while failing here would invite a duplicate resend.
+            log.warning("could not index the conversation of a private message", exc_info=True)
         return message
 
     async def announce(self, sender: str, text: str) -> Record:
@@ -267,6 +281,17 @@ class ChatService:
     ) -> list[Record]:
         """The private conversation of ``user`` and ``other``, like ``room_history``."""
         return await self.history.before(conversation_key(user, other), before, limit)
+
+    async def conversations(self, user: str, limit: int) -> list[dict[str, Any]]:
+        """``user``'s private conversations, most recent first, each with its last message."""
+        partners = await self.directory.partners(user, limit)
+        lasts = await asyncio.gather(
+            *(self.history.latest(conversation_key(user, other), 1) for other in partners)
+        )
+        return [
+            {"with": other, "last": last[-1] if last else None}
+            for other, last in zip(partners, lasts, strict=True)
+        ]
 
     async def room_snapshot(self, room: str) -> dict[str, Any]:
         """Members and the newest history of a room, as a joiner would see them."""

@@ -106,6 +106,7 @@ class SocketHandlers:
             "private_message": self.private_message,
             "typing": self.typing,
             "history": self.history,
+            "conversations": self.conversations,
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -182,6 +183,12 @@ class SocketHandlers:
             user = self.service.user_of(sid)
             messages = await self.service.conversation_history(user, data["with_"], before, limit)
         return {"ok": True, "messages": messages}
+
+    async def conversations(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.ConversationsSchema(), payload)
+        user = self.service.user_of(sid)
+        found = await self.service.conversations(user, schemas.history_limit(data))
+        return {"ok": True, "conversations": found}
 
 
 def register_handlers(sio: ChatSocketServer, handlers: SocketHandlers) -> None:

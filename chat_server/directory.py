@@ -1,0 +1,72 @@
+"""Directories of private conversations: whom each user has talked to, newest first.
+
+The history stores keep the messages; this index lets a client that comes back
+on another device, or after an absence, find the conversations it never saw.
+``MemoryDirectory`` serves one process, ``RedisDirectory`` every process.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+__all__ = ["Directory", "MemoryDirectory", "RedisDirectory"]
+
+#: Conversations remembered per user; the oldest fall off beyond this.
+MAX_PARTNERS = 1000
+
+
+class Directory(Protocol):
+    """Each user's private conversation partners, by latest activity."""
+
+    async def touch(self, a: str, b: str, ts: int) -> None:
+        """Record that ``a`` and ``b`` exchanged a message at ``ts`` (ms)."""
+        ...
+
+    async def partners(self, user: str, limit: int) -> list[str]:
+        """The ``limit`` users ``user`` talked with most recently, newest first."""
+        ...
+
+
+class MemoryDirectory:
+    """A directory kept in this process's memory."""
+
+    def __init__(self) -> None:
+        self._partners: dict[str, dict[str, int]] = {}
+
+    async def touch(self, a: str, b: str, ts: int) -> None:
+        for user, other in ((a, b), (b, a)):
+            partners = self._partners.setdefault(user, {})
+            partners.pop(other, None)  # re-insert, so dict order is activity order
+            partners[other] = ts
+            if len(partners) > MAX_PARTNERS:
+                del partners[next(iter(partners))]
+
+    async def partners(self, user: str, limit: int) -> list[str]:
+        partners = self._partners.get(user, {})
+        return list(reversed(partners))[:limit]
+
+
+class RedisDirectory:
+    """A directory in Redis sorted sets (``<prefix>dms:<user>``: partner -> ms).
+
+    :param redis: a ``redis.asyncio.Redis`` client.
+    :param prefix: key prefix, as for the other stores.
+    """
+
+    def __init__(self, redis: aioredis.Redis, prefix: str = "chat:") -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def touch(self, a: str, b: str, ts: int) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, other in ((a, b), (b, a)):
+                key = f"{self.prefix}dms:{user}"
+                pipe.zadd(key, {other: ts}, gt=True)
+                pipe.zremrangebyrank(key, 0, -MAX_PARTNERS - 1)
+            await pipe.execute()
+
+    async def partners(self, user: str, limit: int) -> list[str]:
+        raw = await self.redis.zrevrange(f"{self.prefix}dms:{user}", 0, limit - 1)
+        return [name.decode() if isinstance(name, bytes) else str(name) for name in raw]
