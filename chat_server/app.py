@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import api, fanout, ops, speedups
+from . import api, fanout, ops, speedups, workers
 from .config import Settings
 from .directory import Directory, MemoryDirectory, RedisDirectory
 from .history import History, MemoryHistory, RedisHistory
@@ -49,9 +49,10 @@ GOODBYE_TIMEOUT = 3.0
 
 def create_app(settings: Settings) -> web.Application:
     """Build the chat server: Socket.IO, REST API, health check and browser client."""
-    app = web.Application(
-        middlewares=[ops.count_requests, ops.refuse_while_draining, api.json_errors]
-    )
+    middlewares = [ops.count_requests, ops.refuse_while_draining, api.json_errors]
+    if settings.workers > 1:
+        middlewares.insert(0, workers.websocket_only(settings.workers))
+    app = web.Application(middlewares=middlewares)
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
