@@ -4,8 +4,8 @@
 chat's handlers. Every packet a client sends is decoded here once, inside a
 ``try``: one that does not decode, announces binary attachments or repeats the
 namespace handshake closes its connection instead of raising inside
-python-socketio. Every CONNECT, EVENT and ACK spends a token of the
-connection's bucket; an event refused for want of tokens is answered
+python-socketio. Every EVENT and ACK (and any handshake beyond the first)
+spends a token of the connection's bucket; an event refused for want of tokens is answered
 ``rate_limited`` with ``retry_after``, and a connection that keeps flooding
 is disconnected.
 """
@@ -66,6 +66,9 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         )
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        if eio_sid not in self.environ:
+            # Already dropped: its reader may still hand over what was in flight.
+            return
         if not isinstance(data, str):
             # Binary frames are stopped by the transport; this is the last line.
             await self.eio.refuse(eio_sid, "binary")
@@ -84,7 +87,10 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         if kind == sio_packet.DISCONNECT:
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
             return
-        if kind not in (sio_packet.CONNECT, sio_packet.EVENT, sio_packet.ACK):
+        if kind == sio_packet.CONNECT:
+            await self._connect_packet(eio_sid, pkt)
+            return
+        if kind not in (sio_packet.EVENT, sio_packet.ACK):
             await self.eio.refuse(eio_sid, "malformed")
             return
         if not await self._within_rate(eio_sid, pkt):
@@ -93,15 +99,22 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
             event = pkt.data[0] if isinstance(pkt.data, list) and pkt.data else None
             self.metrics.event_received(event)
             await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
-        elif kind == sio_packet.ACK:
+        else:
             await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
-        elif self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or "/") is not None:
+
+    async def _connect_packet(self, eio_sid: str, pkt: Any) -> None:
+        namespace = pkt.namespace or "/"
+        if self.manager.sid_from_eio_sid(eio_sid, namespace) is not None:
             # A second handshake on a connected namespace would register a
             # second session for one connection, which nothing would clean up.
             await self.eio.refuse(eio_sid, "malformed")
-        else:
-            self.metrics.event_received("connect")
-            await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+            return
+        # The handshake every client makes is free; knocking on namespaces
+        # that do not exist (each answered with an error) is not.
+        if namespace != "/" and not await self._within_rate(eio_sid, pkt):
+            return
+        self.metrics.event_received("connect")
+        await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
 
     async def _within_rate(self, eio_sid: str, pkt: Any) -> bool:
         """Spend a token for ``pkt``; answer or disconnect when there is none."""
@@ -144,4 +157,5 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._limiters.pop(eio_sid, None)
+        self.eio.forget(eio_sid)
         await super()._handle_eio_disconnect(eio_sid, reason)

@@ -79,6 +79,8 @@ def packet_size(item: Any) -> int:
         return 1 + (len(data) if data.isascii() else len(data.encode("utf-8", "replace")))
     if isinstance(data, bytes | bytearray):
         return 1 + len(data)
+    if data is None:
+        return 1
     return 64  # the OPEN packet's small dict
 
 
@@ -94,6 +96,12 @@ class SendQueue(asyncio.Queue[Any]):
 
     A packet larger than the limit is still taken when the queue is empty, so
     that a small limit delays rather than forbids a large join answer.
+
+    python-engineio's WebSocket writer takes *everything* queued at once and
+    then writes it packet by packet, waiting on the TCP transport; with a
+    client that stopped reading, the backlog sits in the writer's hands, not
+    in the queue. So with ``writes_on_send`` (set by the WebSocket driver) a
+    packet's bytes stay counted until ``sent()`` says it was written.
     """
 
     def __init__(
@@ -108,7 +116,9 @@ class SendQueue(asyncio.Queue[Any]):
         self.overflowed = False
         self._on_overflow = on_overflow
         self._on_delivered = on_delivered
+        self.writes_on_send = False
         self._sizes: collections.deque[int] = collections.deque()
+        self._unsent: collections.deque[int] = collections.deque()
 
     def put_nowait(self, item: Any) -> None:
         size = packet_size(item)
@@ -136,8 +146,17 @@ class SendQueue(asyncio.Queue[Any]):
 
     def _get(self) -> Any:
         item = super()._get()
-        self.nbytes -= self._sizes.popleft()
+        size = self._sizes.popleft()
+        if self.writes_on_send and item is not None:
+            self._unsent.append(size)
+        else:
+            self.nbytes -= size
         return item
+
+    def sent(self) -> None:
+        """The oldest packet taken from the queue has been written to the transport."""
+        if self._unsent:
+            self.nbytes -= self._unsent.popleft()
 
     def discard(self) -> None:
         """Forget every queued packet (the connection is being dropped)."""
@@ -145,6 +164,8 @@ class SendQueue(asyncio.Queue[Any]):
             while True:
                 self.get_nowait()
                 self.task_done()
+        self._unsent.clear()
+        self.nbytes = 0
 
 
 def _chat_kind(item: Any) -> str | None:
@@ -177,14 +198,29 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
     """
 
     sid: str | None = None
+    queue: SendQueue | None = None
 
     async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+        request = environ["aiohttp.request"]
         socket = getattr(self.handler, "__self__", None)
         if socket is not None:
             self.sid = socket.sid
-            socket.chat_transport = environ["aiohttp.request"].transport
-        response: web.StreamResponse = await super().__call__(environ)
-        return response
+            socket.chat_transport = request.transport
+            if isinstance(socket.queue, SendQueue):
+                self.queue = socket.queue
+                self.queue.writes_on_send = True
+        # aiohttp refuses a frame of exactly max_msg_size bytes; the contract
+        # allows CHAT_MAX_PAYLOAD bytes and closes on one more.
+        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
+        await self._sock.prepare(request)
+        self.environ = environ
+        await self.handler(self)
+        return self._sock
+
+    async def send(self, message: str | bytes) -> None:
+        await super().send(message)
+        if self.queue is not None:
+            self.queue.sent()
 
     async def wait(self) -> str:
         msg = await self._sock.receive()
@@ -234,6 +270,21 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
             "websocket": GuardedWebSocket,
             "translate_request": self._translate_request,
         }
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        task = super().start_background_task(target, *args, **kwargs)
+        if getattr(target, "__name__", None) == "_send_ping":
+            # python-engineio's ping task sleeps 25 s holding its socket; kept
+            # here so that a closed connection's memory goes with it at once.
+            target.__self__.chat_ping_task = task
+        return task
+
+    def forget(self, sid: str) -> None:
+        """Release what a closed connection still holds (its sleeping ping task)."""
+        socket = self.sockets.get(sid)
+        task = getattr(socket, "chat_ping_task", None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
 
     # -- outgoing --------------------------------------------------------------
 

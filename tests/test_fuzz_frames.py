@@ -312,7 +312,7 @@ async def test_polling_post_with_a_lying_content_length_is_refused(
 # -- memory -----------------------------------------------------------------------
 
 ATTACK_FRAMES: list[str | bytes] = [
-    '421["message",{"room":"' + "r" * (MAX_PAYLOAD - 60) + '","text":"x"}]',
+    *('421["message",{"room":"' + "r" * (MAX_PAYLOAD - 60) + '","text":"x"}]' for _ in range(4)),
     '451000000-["message",{"_placeholder":true,"num":0}]',
     '421["join",' + deep(20000) + "]",
     *(f'42{i}["nonsense{i}",{{"x":{i}}}]' for i in range(20)),
@@ -357,10 +357,12 @@ async def test_memory_returns_near_its_baseline_after_attackers_leave(
     async def no_connections_left() -> bool:
         return await metric(http, unharmed.url, "chat_connections") == 0
 
-    # A first round warms the allocator up, so the baseline already includes
-    # what Python keeps for reuse; only growth beyond it would be a leak.
-    await _attack_round(unharmed.url, 100)
-    await wait_for(no_connections_left, 15)
+    # Each attacker sends over 256 KB: 200 of them leaking what they sent
+    # would add 50 MB. Two rounds warm the allocator up, so the baseline already includes what
+    # the process keeps for reuse; only growth beyond it would be a leak.
+    for _ in range(2):
+        await _attack_round(unharmed.url, 100)
+        await wait_for(no_connections_left, 15)
     await asyncio.sleep(1)
     baseline = rss_bytes(pid)
     sampler = asyncio.create_task(sample())
@@ -379,4 +381,4 @@ async def test_memory_returns_near_its_baseline_after_attackers_leave(
             f" baseline {baseline / mib:.1f} MiB, peak {peak / mib:.1f} MiB,"
             f" after {after / mib:.1f} MiB"
         )
-    assert after - baseline < 10 * mib, (baseline, peak, after)
+    assert after - baseline < 16 * mib, (baseline, peak, after)

@@ -8,13 +8,17 @@ server does with the connection.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
+import socket
+import struct
 from typing import Any
 
 import aiohttp
 
-__all__ = ["RawPolling", "RawSocket", "eio_path"]
+__all__ = ["RawPolling", "RawSocket", "StalledSocket", "eio_path"]
 
 
 def eio_path(base_url: str, transport: str = "websocket", **query: str) -> str:
@@ -187,3 +191,93 @@ class RawPolling:
             self.url, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             return resp.status, await resp.text(errors="replace")
+
+
+class StalledSocket:
+    """A WebSocket client that joins a room, then never reads again.
+
+    It speaks just enough of the WebSocket protocol over a plain TCP socket
+    with a tiny receive buffer, so that the kernel stops taking the server's
+    bytes almost at once: the server's own queue is what has to hold them.
+    """
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int, username: str, room: str) -> StalledSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n"
+                f"Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise AssertionError(f"websocket upgrade refused: {head!r}")
+        stalled = cls(reader, writer)
+        await stalled.read_until(lambda t: t.startswith("0"))
+        stalled.send("40" + json.dumps({"username": username}))
+        await stalled.read_until(lambda t: t.startswith("40"))
+        stalled.send("421" + json.dumps(["join", {"room": room}]))
+        await stalled.read_until(lambda t: t.startswith("431"))
+        return stalled
+
+    def send(self, text: str) -> None:
+        """Write one masked text frame (clients must mask)."""
+        payload = text.encode()
+        mask = os.urandom(4)
+        head = bytes([0x81])
+        n = len(payload)
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(head + mask + masked)
+
+    async def read_frame(self) -> str:
+        first, second = await self.reader.readexactly(2)
+        n = second & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+        elif n == 127:
+            (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+        data = await self.reader.readexactly(n)
+        if first & 0x0F == 0x8:
+            raise ConnectionResetError("websocket closed by the server")
+        return data.decode(errors="replace")
+
+    async def read_until(self, want: Any, timeout: float = 5) -> str:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            while True:
+                text = await self.read_frame()
+                if text == "2":
+                    self.send("3")
+                elif want(text):
+                    return text
+
+    async def closed_by_server(self, timeout: float = 5) -> bool:  # noqa: ASYNC109
+        """Read (and discard) everything; True if the server ended the connection."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.reader.read(65536):
+                    pass
+        except TimeoutError:
+            return False
+        except OSError:
+            pass
+        return True
+
+    def close(self) -> None:
+        self.writer.transport.abort()
