@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rest-connections", type=int, help="concurrent REST clients (8)")
     p.add_argument("--out", type=Path, help="JSON file for the raw results")
     p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run every row this many times, interleaved; the table shows medians (1)",
+    )
+    p.add_argument(
         "--env",
         action="append",
         default=[],
@@ -71,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         "an optimisation and measure what it buys",
     )
     p.add_argument("--label", default="", help="suffix for our server's rows")
+    p.add_argument(
+        "--ablate",
+        default="",
+        help="also run ours (1 process) with each of these speed-ups off, comma-separated "
+        "(fanout,orjson,uvloop,all), to measure what each buys",
+    )
     return p
 
 
@@ -251,10 +264,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "notes": [],
         "rows": [],
     }
-    plan: list[tuple[str, int, int]] = [(k, p, 1) for p in procs for k in kinds]
+    plan: list[tuple[str, int, int, dict[str, str], str]] = [
+        (k, p, 1, extra_env if k == "ours" else {}, args.label if k == "ours" else "")
+        for p in procs
+        for k in kinds
+    ]
+    for name in (n for n in args.ablate.split(",") if n):
+        off = "fanout,orjson,uvloop" if name == "all" else name
+        plan.append(("ours", 1, 1, {**extra_env, "CHAT_SPEEDUPS_OFF": off}, f" -{name}"))
     if "ours" in kinds and args.workers > 1:
         if _ours_has_workers():
-            plan.append(("ours", 1, args.workers))
+            plan.append(("ours", 1, args.workers, extra_env, args.label))
         else:
             report["notes"].append("ours has no --workers flag yet: workers row skipped")
     if "node" in kinds:
@@ -265,10 +285,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for note in report["notes"]:
         print(f"note: {note}", flush=True)
     redis = redis_url = None
-    if any(p > 1 or w > 1 for _, p, w in plan):
+    if any(p > 1 or w > 1 for _, p, w, _, _ in plan):
         redis, redis_url = start_redis(logdir)
     try:
-        for kind, nproc, workers in plan:
+        for repeat, (kind, nproc, workers, env, suffix) in (
+            (r, row) for r in range(max(1, args.repeat)) for row in plan
+        ):
             linked = nproc > 1 or workers > 1
             if linked and redis_url:
                 redis_flush(redis_url)
@@ -278,9 +300,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 redis_url if linked else None,
                 logdir,
                 workers=workers,
-                extra_env=extra_env if kind == "ours" else {},
+                extra_env=env,
             )
-            label = servers.label + (args.label if kind == "ours" else "")
+            label = servers.label + suffix
             print(
                 f"{label}, {nproc} process{'es' if nproc > 1 else ''}"
                 f"{' over Redis' if linked else ''}:",
@@ -292,6 +314,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "procs": nproc,
                 "workers": workers,
                 "redis": linked,
+                "repeat": repeat,
             }
             try:
                 servers.start()
@@ -321,6 +344,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if redis is not None:
             redis.stop()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    report["summary"] = merge_repeats(report["rows"])
     report["logdir"] = str(logdir)
     return report
 
@@ -331,8 +355,48 @@ def _get(row: dict[str, Any] | None, scenario: str, key: str) -> Any:
     return row.get("scenarios", {}).get(scenario, {}).get(key)
 
 
+#: Figures that add up over repeats rather than take the median.
+_SUMMED = ("lost", "duplicated", "reordered", "ack_errors", "http_errors", "disconnected")
+
+
+def merge_repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per label: the median of each figure over its repeats (sums for losses)."""
+    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["label"], row["procs"], row["workers"]), []).append(row)
+    merged = []
+    for group in groups.values():
+        ok = [r for r in group if "error" not in r]
+        if not ok:
+            merged.append(group[0])
+            continue
+        row = {k: v for k, v in ok[0].items() if k not in ("scenarios", "repeat")}
+        row["repeats"] = len(ok)
+        row["scenarios"] = {}
+        for name in ok[0].get("scenarios", {}):
+            runs = [
+                r["scenarios"][name] for r in ok if "error" not in r["scenarios"].get(name, {})
+            ]
+            if not runs:
+                row["scenarios"][name] = ok[0]["scenarios"][name]
+                continue
+            figures: dict[str, Any] = {}
+            for key, value in runs[0].items():
+                values = [run.get(key) for run in runs]
+                numbers = [v for v in values if isinstance(v, int | float)]
+                if key in _SUMMED:
+                    figures[key] = sum(numbers)
+                elif numbers and len(numbers) == len(values) and not isinstance(value, bool):
+                    figures[key] = statistics.median(numbers)
+                else:
+                    figures[key] = value
+            row["scenarios"][name] = figures
+        merged.append(row)
+    return merged
+
+
 def table(report: dict[str, Any]) -> str:
-    rows: list[dict[str, Any]] = report["rows"]
+    rows: list[dict[str, Any]] = merge_repeats(report["rows"])
 
     def baseline(kind: str, nproc: int) -> dict[str, Any] | None:
         for r in rows:
