@@ -14,6 +14,8 @@ const TYPING_EVERY_MS = 2000; // send at most one `typing` per room in this time
 const TYPING_SHOWN_MS = 4000; // show "is typing" this long after the last one
 const WELCOME_WAIT_MS = 3000;
 const GAP_FILL_ROUNDS = 5;
+const DISCOVER_LIMIT = 50; // private conversations asked for on each (re)connect
+const MAX_CLOSED = 200; // closed private conversations remembered per user
 const NEWS_KEY = conversationKey(NEWS, "announcements");
 const STORAGE = "chat.v1";
 
@@ -34,6 +36,8 @@ const store = {
   lastTypingSent: new Map(),
   typingTimer: null,
   joining: new Map(), // rooms joined from the form, waiting for the server's answer
+  closedPrivates: new Map(), // peer -> newest message id known when its conversation was closed
+  partnerLast: new Map(), // peer -> id of the newest message `conversations` reported
 };
 
 const view = new ChatView(store, {
@@ -76,6 +80,7 @@ function saveProfile() {
   writeJSON(localStorage, `profile.${store.me}`, {
     rooms: convs.filter((c) => c.kind === ROOM).map((c) => c.name),
     dms: convs.filter((c) => c.kind === DM).map((c) => c.name),
+    closed: Object.fromEntries(store.closedPrivates),
     active: store.activeKey,
   });
 }
@@ -84,6 +89,8 @@ function restoreProfile() {
   const profile = readJSON(localStorage, `profile.${store.me}`) ?? {};
   const rooms = Array.isArray(profile.rooms) ? profile.rooms.filter((r) => typeof r === "string") : [];
   const dms = Array.isArray(profile.dms) ? profile.dms.filter((u) => typeof u === "string") : [];
+  const closed = profile.closed !== null && typeof profile.closed === "object" ? profile.closed : {};
+  store.closedPrivates = new Map(Object.entries(closed).filter(([, id]) => typeof id === "string"));
   for (const name of rooms.length ? rooms : [DEFAULT_ROOM]) ensureConversation(ROOM, name);
   for (const name of dms) ensureConversation(DM, name);
   const active = typeof profile.active === "string" && store.conversations.has(profile.active)
@@ -100,6 +107,7 @@ function ensureConversation(kind, name) {
   if (!conv) {
     conv = new Conversation(kind, name);
     store.conversations.set(key, conv);
+    if (kind === DM) store.closedPrivates.delete(name);
   }
   return conv;
 }
@@ -172,6 +180,7 @@ async function closeConversation(key) {
   }
   // Without a connection there is nothing to tell the server: it already
   // dropped us from every room, and the next sync will not re-join this one.
+  if (conv.kind === DM) rememberClosed(conv);
   store.conversations.delete(key);
   store.outbox = store.outbox.filter((item) => item.convKey !== key);
   if (store.activeKey === key) {
@@ -183,6 +192,19 @@ async function closeConversation(key) {
   saveProfile();
   view.renderAll();
   if (!store.activeKey) $("join-room").focus();
+}
+
+/**
+ * Remember how far a closed private conversation went, so that `conversations`
+ * does not bring it back on the next connection unless something newer came.
+ */
+function rememberClosed(conv) {
+  const known = [conv.lastId, store.partnerLast.get(conv.name)].filter((id) => typeof id === "string");
+  store.closedPrivates.delete(conv.name); // re-insert, so the map's order is closing order
+  store.closedPrivates.set(conv.name, known.sort(compareIds).pop() ?? "");
+  while (store.closedPrivates.size > MAX_CLOSED) {
+    store.closedPrivates.delete(store.closedPrivates.keys().next().value);
+  }
 }
 
 /** Record new messages of `conv`: unread counts, typing, and the view. */
@@ -242,6 +264,8 @@ function signOut(message = "") {
   store.signedIn = false;
   store.conversations.clear();
   store.joining.clear();
+  store.closedPrivates.clear();
+  store.partnerLast.clear();
   store.activeKey = null;
   store.outbox = [];
   store.banner = null;
@@ -428,8 +452,9 @@ function onWelcome(payload) {
 /**
  * Bring every conversation up to date on a new connection: rooms re-join with
  * `since` (the newest id the page holds), private conversations page back
- * through `history` until they meet what the page holds. Merging by id makes
- * this safe against overlaps with live events arriving meanwhile.
+ * through `history` until they meet what the page holds, and `conversations`
+ * brings in the private conversations the page has never seen. Merging by id
+ * makes this safe against overlaps with live events arriving meanwhile.
  */
 async function resync({ reconnect }) {
   const generation = ++store.syncGeneration;
@@ -442,6 +467,7 @@ async function resync({ reconnect }) {
   const counts = await Promise.all([
     ...rooms.map((c) => joinRoom(c, generation, { reconnect })),
     ...privates.map((c) => refillPrivate(c, generation, { reconnect })),
+    discoverPrivates(generation, { reconnect }),
   ]);
   if (generation !== store.syncGeneration) return;
   store.connection = "online";
@@ -564,6 +590,52 @@ async function refillPrivate(conv, generation, { reconnect = false } = {}) {
   } finally {
     conv.loading = false;
   }
+}
+
+/**
+ * Add the private conversations the page does not know: those started while it
+ * was offline or on another device, or closed here before something newer came.
+ * Each arrives with its newest message, which counts as unread when the other
+ * person wrote it; its history loads when it is opened. Merging by id keeps a
+ * message that also arrives live (or was already here) from counting twice.
+ * Returns how many messages it added after a reconnect.
+ */
+async function discoverPrivates(generation, { reconnect }) {
+  const known = new Set(store.conversations.keys());
+  let answer;
+  try {
+    answer = await request(store.socket, "conversations", { limit: DISCOVER_LIMIT });
+  } catch (err) {
+    // A server without the event (`unknown_event`) leaves the page as it was before it.
+    if (generation === store.syncGeneration && err.code !== "offline" && err.code !== "unknown_event") {
+      view.toast(`Could not list your private conversations: ${err.detail}`, "error");
+    }
+    return 0;
+  }
+  if (generation !== store.syncGeneration) return 0;
+  let count = 0;
+  let found = false;
+  for (const entry of Array.isArray(answer.conversations) ? answer.conversations : []) {
+    const peer = entry !== null && typeof entry === "object" && typeof entry.with === "string" ? entry.with : "";
+    if (!peer) continue;
+    const last = isMessage(entry.last) && typeof entry.last.to === "string"
+      && peerOf(entry.last, store.me) === peer ? entry.last : null;
+    if (last) store.partnerLast.set(peer, last.id);
+    if (known.has(conversationKey(DM, peer))) continue;
+    const closedAt = store.closedPrivates.get(peer);
+    if (closedAt !== undefined && (!last || compareIds(last.id, closedAt) <= 0)) continue;
+    const conv = ensureConversation(DM, peer);
+    found = true;
+    const added = conv.merge(last ? [last] : []);
+    countUnread(conv, added, true);
+    if (conv.key === store.activeKey) view.entriesAdded(conv, added);
+    count += added.length;
+  }
+  if (found) {
+    saveProfile();
+    view.renderSidebar();
+  }
+  return reconnect ? count : 0;
 }
 
 async function historyPage(conv, { before, limit }) {

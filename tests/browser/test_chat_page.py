@@ -184,3 +184,45 @@ async def test_a_reload_keeps_the_session_and_the_rooms(
     await expect(page.conversation("room", "books")).to_have_attribute("aria-current", "page")
     await expect(page.conversation("room", "lobby")).to_be_visible()
     await expect(page.message("still here after a reload")).to_have_count(1)
+
+
+async def test_a_private_conversation_started_before_signing_in_shows_up_unread(
+    chat_url: str, open_page: OpenPage, http: aiohttp.ClientSession, api_headers: dict[str, str]
+) -> None:
+    await emit(http, chat_url, api_headers, to="erin", text="are you there?", **{"from": "dana"})
+    await emit(http, chat_url, api_headers, to="dana", text="yes, here", **{"from": "erin"})
+
+    page = await open_page(f"{chat_url}/", "discovered")  # a fresh context: no localStorage
+    await page.sign_in("dana")
+
+    badge = page.conversation("dm", "erin").locator(".badge")
+    await expect(badge).to_contain_text("1")
+    await expect(page.page).to_have_title(re.compile(r"^\(1\) "))
+    await page.screenshot("discovered")
+    await page.open("dm", "erin")
+    await expect(page.message_texts).to_have_text(["are you there?", "yes, here"])
+    await expect(badge).to_have_count(0)
+    await expect(page.message("are you there?")).to_have_class(re.compile(r"\bown\b"))
+
+
+async def test_a_closed_private_conversation_stays_closed_until_something_new_arrives(
+    chat_url: str, open_page: OpenPage, http: aiohttp.ClientSession, api_headers: dict[str, str]
+) -> None:
+    await emit(http, chat_url, api_headers, to="fay", text="old news")
+    page = await open_page(f"{chat_url}/", "closed")
+    await page.sign_in("fay")
+    bot = page.conversation("dm", "bot")
+    await expect(bot).to_be_visible()
+    await bot.hover()  # the close button shows on hover, as for a person with a mouse
+    await page.page.get_by_role("button", name="Close the conversation with bot").click()
+    await expect(bot).to_have_count(0)
+
+    await page.page.goto("about:blank")  # the tab keeps its session
+    # A conversation started meanwhile shows that the page has listed them on its return.
+    await emit(http, chat_url, api_headers, to="fay", text="meanwhile", **{"from": "gus"})
+    await page.page.goto(page.url)
+    await expect(page.conversation("dm", "gus")).to_be_visible()
+    await expect(bot).to_have_count(0)
+
+    await emit(http, chat_url, api_headers, to="fay", text="fresh news")
+    await expect(bot.locator(".badge")).to_contain_text("1")

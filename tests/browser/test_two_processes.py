@@ -270,3 +270,25 @@ async def test_a_private_conversation_pages_back_over_a_long_gap_after_a_restart
     ids = await bob.shown_ids()
     assert ids == sorted(ids)
     assert len(set(ids)) == len(missed) + 1
+
+
+async def test_a_private_conversation_started_while_the_page_was_away_appears_after_reconnecting(
+    pair: Pair, http: aiohttp.ClientSession, api_headers: dict[str, str]
+) -> None:
+    bob = pair.bob
+    await asyncio.to_thread(pair.processes[1].stop)
+    await expect(bob.body).to_have_attribute("data-connection", "reconnecting")
+    body = {"to": "bob", "from": "carol", "text": "are you around?"}
+    async with http.post(
+        f"{pair.processes[0].url}/api/emit", json=body, headers=api_headers
+    ) as response:
+        assert response.status == 200, await response.text()
+    await asyncio.to_thread(pair.processes[1].start)
+    await bob.wait_online(within_ms=RECOVERY_TIMEOUT_MS)
+
+    await expect(bob.page.locator("#connection-banner")).to_contain_text(
+        "1 missed message filled in"
+    )
+    await expect(bob.conversation("dm", "carol").locator(".badge")).to_contain_text("1")
+    await bob.open("dm", "carol")
+    await expect(bob.message_texts).to_have_text(["are you around?"])
