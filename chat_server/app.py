@@ -9,7 +9,7 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
@@ -33,7 +33,7 @@ from .metrics import Metrics
 from .origins import OriginPolicy
 from .presence import MemoryPresence, Presence, RedisPresence
 from .ratelimit import KeyedLimiter
-from .redis_health import RedisHealth, client_options
+from .redis_health import GuardedRedis, RedisHealth, client_options
 from .redis_manager import ResilientRedisManager
 from .service import ChatService
 from .sockets import ChatSocketServer, SocketDelivery, SocketHandlers, register_handlers
@@ -59,10 +59,12 @@ def create_app(settings: Settings) -> web.Application:
     app[DRAIN] = ops.Drain()
     rate = settings.api_rate_per_second
     app[API_LIMITER] = KeyedLimiter(burst=max(1, math.ceil(rate)), rate=rate)
-    app[REDIS] = _redis_client(settings)
-    app[REDIS_HEALTH] = (
-        RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
-    )
+    redis = _redis_client(settings)
+    health = RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
+    if redis is not None:
+        redis.health = health
+    app[REDIS] = redis
+    app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
     history, presence, directory = _stores(settings, app[REDIS])
     service = ChatService(history, presence, SocketDelivery(sio), directory)
@@ -82,11 +84,11 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _redis_client(settings: Settings) -> aioredis.Redis | None:
+def _redis_client(settings: Settings) -> GuardedRedis | None:
     if settings.redis_url is None:
         return None
     # Bounded waits and no retry storms: a frozen Redis must not hang a handler.
-    return aioredis.Redis.from_url(settings.redis_url, **client_options())
+    return cast(GuardedRedis, GuardedRedis.from_url(settings.redis_url, **client_options()))
 
 
 def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:

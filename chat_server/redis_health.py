@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .metrics import Metrics
 
-__all__ = ["COMMAND_TIMEOUT", "RedisHealth", "client_options"]
+__all__ = ["COMMAND_TIMEOUT", "GuardedRedis", "RedisHealth", "client_options"]
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +108,21 @@ class RedisHealth:
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.aclose()
+
+
+class GuardedRedis(aioredis.Redis):
+    """A Redis client that fails at once while its ``health`` says Redis is down.
+
+    Without it, every command against a frozen Redis waits out its time-out,
+    and a client's events, handled one after the other, queue up behind each
+    other's waits. Set ``health`` after construction; ``None`` never refuses.
+    """
+
+    health: RedisHealth | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        health = self.health
+        if health is not None and not health.up:
+            raise RedisConnectionError("Redis is unreachable (its last health check failed)")
+        # redis-py leaves execute_command unannotated.
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]

@@ -27,6 +27,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import socketio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from .metrics import Metrics
 from .redis_health import client_options
@@ -164,7 +166,9 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:
         backoff, lost = FIRST_BACKOFF, False
         while True:
-            client = self._client(health_check_interval=0)
+            # No retries: redis-py would reconnect and resubscribe behind our
+            # back, and the gap it leaves would go unannounced.
+            client = self._client(health_check_interval=0, retry=Retry(NoBackoff(), 0))
             pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
