@@ -151,9 +151,15 @@ class RedisPresence:
 
     async def add(self, room: str, user: str) -> bool:
         self._held.add((room, user))
-        new = await self._add(
-            keys=self._keys(room, user), args=[self.process_id, user, self.ttl_ms]
-        )
+        try:
+            new = await self._add(
+                keys=self._keys(room, user), args=[self.process_id, user, self.ttl_ms]
+            )
+        except BaseException:
+            # The join failed: refreshing this entry would make a ghost member
+            # of a user who is not in the room.
+            self._held.discard((room, user))
+            raise
         return bool(new)
 
     async def remove(self, room: str, user: str) -> bool:

@@ -131,7 +131,12 @@ class ChatService:
         if session is None:
             return
         for room in sorted(session.rooms):
-            await self._leave(sid, session, room)
+            try:
+                await self._leave(sid, session, room)
+            except Exception:  # storage unreachable: keep leaving the other rooms
+                # This process has forgotten the membership either way, so the
+                # presence entry is no longer refreshed and expires by itself.
+                log.warning("user %s left %s without telling presence", session.user, room)
 
     def user_of(self, sid: str) -> str:
         """The username of connection ``sid``."""

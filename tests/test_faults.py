@@ -414,3 +414,50 @@ async def test_users_of_a_killed_process_leave_members_and_reconnecting_keeps_hi
         " (CHAT_PRESENCE_TTL=3); reconnecting to the survivor kept all history",
     )
     del killed
+
+
+async def test_a_user_who_leaves_during_a_redis_outage_does_not_linger_in_members(
+    server_processes: StartProcesses,
+    fresh_redis: RedisServer,
+    connect: Connect,
+    http: aiohttp.ClientSession,
+) -> None:
+    (one,) = await server_processes(1, redis_url=fresh_redis.url, env=FAST_PRESENCE)
+    rooms = [unique("room"), unique("room"), unique("room")]
+    alice = await connect(one.url, "alice")
+    for room in rooms:
+        await join(alice, room)
+    fresh_redis.kill()
+    await alice.close()
+    await asyncio.sleep(0.5)
+    fresh_redis.start()
+
+    async def members(room: str) -> list[str]:
+        async with http.get(f"{one.url}/api/rooms/{room}", headers=AUTH) as resp:
+            assert resp.status == 200
+            result: list[str] = (await resp.json())["members"]
+            return result
+
+    # Longer than a presence refresh (a third of the TTL) and the TTL itself:
+    # a process that still believed alice present would have put her back.
+    await asyncio.sleep(4)
+    for room in rooms:
+        assert await members(room) == []
+
+
+async def test_a_join_refused_during_a_redis_outage_leaves_no_trace_in_members(
+    server_processes: StartProcesses,
+    fresh_redis: RedisServer,
+    connect: Connect,
+    http: aiohttp.ClientSession,
+) -> None:
+    (one,) = await server_processes(1, redis_url=fresh_redis.url, env=FAST_PRESENCE)
+    room = unique("room")
+    alice = await connect(one.url, "alice")
+    fresh_redis.kill()
+    refused = await alice.call("join", {"room": room})
+    assert refused["error"]["code"] == "unavailable"
+    fresh_redis.start()
+    await asyncio.sleep(2)  # more than a presence refresh (a third of the TTL)
+    async with http.get(f"{one.url}/api/rooms/{room}", headers=AUTH) as resp:
+        assert (await resp.json())["members"] == []
