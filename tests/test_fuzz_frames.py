@@ -10,6 +10,7 @@ an unhandled error.
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
@@ -37,7 +38,7 @@ def target() -> Iterator[ServerProcess]:
     )
     server.start()
     yield server
-    server.stop()
+    server.stop(signum=signal.SIGINT)
 
 
 @pytest.fixture
