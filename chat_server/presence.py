@@ -192,8 +192,9 @@ class RedisPresence:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
                 await self.refresh()
-            except Exception:
-                log.warning("could not refresh presence in Redis", exc_info=True)
+            except Exception as exc:
+                # Redis being down is reported elsewhere (/healthz, metrics); one line will do.
+                log.warning("could not refresh presence in Redis: %s", exc)
 
     async def forget_all(self) -> None:
         """Say goodbye for every entry this process holds (on a clean shutdown)."""

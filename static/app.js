@@ -431,6 +431,13 @@ function bindSocket(socket) {
     view.renderAnnouncementBanner();
     messagesArrived(conv, added);
   });
+
+  // The server lost its link to the other processes for a while and has it
+  // back: what they sent meanwhile is in history, so catch up as after a
+  // reconnect.
+  socket.on("resync", () => {
+    if (store.signedIn && socket.connected) resync({ reconnect: true });
+  });
 }
 
 function onWelcome(payload) {
