@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 #: Seconds a clean shutdown may spend telling Redis its users have left.
 GOODBYE_TIMEOUT = 3.0
+#: Seconds each shutdown step (Engine.IO, the Redis manager, the Redis client) may take.
+CLOSE_TIMEOUT = 3.0
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -195,17 +197,22 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(presence.forget_all(), GOODBYE_TIMEOUT)
     if redis is not None:
-        await redis.aclose()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(redis.aclose(), CLOSE_TIMEOUT)
 
 
 async def _sockets_ctx(app: web.Application) -> AsyncIterator[None]:
     """Stop Engine.IO's tasks and the Redis manager's listener on the way out."""
     yield
     sio = app[SOCKETS]
-    await sio.shutdown()
+    # Bounded, so that a peer or a Redis that stopped answering cannot hold
+    # up the exit that a platform is waiting for.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(sio.shutdown(), CLOSE_TIMEOUT)
     # AsyncServer.shutdown() leaves the pub/sub listener (and our publisher) running.
     if isinstance(sio.manager, ResilientRedisManager):
-        await sio.manager.aclose()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sio.manager.aclose(), CLOSE_TIMEOUT)
 
 
 async def _close_connections(app: web.Application) -> None:
