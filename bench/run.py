@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import platform
@@ -127,11 +128,11 @@ def _ours_has_workers() -> bool:
 
 def _versions() -> dict[str, Any]:
     out: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
-    for mod in ("socketio", "engineio", "aiohttp", "uvloop", "orjson"):
+    for dist in ("python-socketio", "python-engineio", "aiohttp", "uvloop", "orjson"):
         try:
-            out[mod] = __import__(mod).__version__
-        except (ImportError, AttributeError):
-            out[mod] = None
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
     try:
         out["node"] = subprocess.run(
             ["node", "--version"], capture_output=True, text=True, timeout=10, check=False
