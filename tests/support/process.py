@@ -27,6 +27,7 @@ _SERVER_VARIABLES = (
     "REDIS_URL",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "WEB_CONCURRENCY",
 )
 
 
