@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,8 @@ __all__ = ["json_errors", "routes"]
 log = logging.getLogger(__name__)
 
 MAX_BODY = 65536
+#: Where python-socketio serves Engine.IO (its default, which the app keeps).
+ENGINEIO_PATH = "/socket.io/"
 UNAVAILABLE = ChatError("unavailable", "Storage is unreachable; try again shortly.")
 routes = web.RouteTableDef()
 
@@ -89,8 +92,19 @@ async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+def json_errors(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
     """Render ``HTTPError``, bad input and unknown ``/api`` routes as JSON errors."""
+    if request.path.startswith(ENGINEIO_PATH):
+        # python-engineio catches what the chat's handlers raise and raises
+        # only aiohttp's own HTTP errors, which this would pass on anyway;
+        # handing the request on unawaited keeps no frame alive for a
+        # WebSocket's lifetime.
+        passed: Awaitable[web.StreamResponse] = handler(request)
+        return passed
+    return _json_errors(request, handler)
+
+
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
         return response

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -53,15 +53,25 @@ def _is_rest(path: str) -> bool:
     return path.startswith(_API_PREFIX) or path == _METRICS_PATH
 
 
+# The middlewares are plain functions that hand a request they have nothing
+# to do with straight on: returning the handler's awaitable, rather than
+# awaiting it, leaves no frame of theirs alive for as long as a WebSocket
+# connection lasts.
+
+
 @web.middleware
-async def count_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+def count_requests(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
     """Count REST answers by status in ``chat_http_requests_total``."""
     if not _is_rest(request.path):
-        response: web.StreamResponse = await handler(request)
-        return response
+        passed: Awaitable[web.StreamResponse] = handler(request)
+        return passed
+    return _count(request, handler)
+
+
+async def _count(request: web.Request, handler: Any) -> web.StreamResponse:
     status = 500
     try:
-        response = await handler(request)
+        response: web.StreamResponse = await handler(request)
         status = response.status
         return response
     except web.HTTPException as exc:
@@ -72,15 +82,19 @@ async def count_requests(request: web.Request, handler: Any) -> web.StreamRespon
 
 
 @web.middleware
-async def refuse_while_draining(request: web.Request, handler: Any) -> web.StreamResponse:
+def refuse_while_draining(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
     """While draining: REST and /metrics answer 503, /healthz 503 ``{status: draining}``."""
     if request.app[DRAIN].active:
         if request.path == _HEALTH_PATH:
-            return web.json_response({"status": "draining"}, status=503)
+            return _answer(web.json_response({"status": "draining"}, status=503))
         if _is_rest(request.path):
             error = ChatError("draining", "This server is shutting down; try another one.")
-            return error_response(503, error, {"Retry-After": "1"})
-    response: web.StreamResponse = await handler(request)
+            return _answer(error_response(503, error, {"Retry-After": "1"}))
+    passed: Awaitable[web.StreamResponse] = handler(request)
+    return passed
+
+
+async def _answer(response: web.StreamResponse) -> web.StreamResponse:
     return response
 
 

@@ -23,7 +23,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -55,16 +55,22 @@ def websocket_only(workers: int) -> Any:
     message = POLLING_REFUSED.format(n=workers)
 
     @web.middleware
-    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    def middleware(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
         if request.path.startswith("/socket.io/") and request.query.get("transport") != (
             "websocket"
         ):
             # Engine.IO's "bad request" code, with our reason as its message.
-            return web.json_response({"code": 3, "message": message}, status=400)
-        response: web.StreamResponse = await handler(request)
-        return response
+            return _answer(web.json_response({"code": 3, "message": message}, status=400))
+        # Not awaited here, so that no frame of this function lives as long
+        # as the WebSocket it lets through.
+        passed: Awaitable[web.StreamResponse] = handler(request)
+        return passed
 
     return middleware
+
+
+async def _answer(response: web.StreamResponse) -> web.StreamResponse:
+    return response
 
 
 def serve(settings: Settings, run_one: RunOne, environ: Mapping[str, str]) -> int:
