@@ -25,10 +25,11 @@ any writer task woken meanwhile can write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import socketio
+from aiohttp import web
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
@@ -62,14 +63,16 @@ def websocket_frame(payload: bytes) -> bytes:
 class FanoutWebSocket(GuardedWebSocket):
     """The guarded WebSocket, also telling the broadcast path whether its frames are plain."""
 
-    async def __call__(self, environ: dict[str, Any]) -> Any:
+    def __call__(self, environ: dict[str, Any]) -> Coroutine[Any, Any, web.StreamResponse]:
         socket = getattr(self.handler, "__self__", None)
         if socket is not None:
             offered = environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "").lower()
             # aiohttp accepts permessage-deflate whenever a client offers it.
             plain = "permessage-deflate" not in offered
             setattr(socket, _DIRECT, environ["aiohttp.request"].transport if plain else None)
-        return await super().__call__(environ)
+        # Handed back unawaited: no frame of this method lives as long as the connection.
+        served: Coroutine[Any, Any, web.StreamResponse] = super().__call__(environ)
+        return served
 
 
 class _Corker:
@@ -111,10 +114,9 @@ def _direct_transport(socket: Any) -> Any:
         or socket.closed
     ):
         return None
-    queue = socket.queue
     # The writer parks in queue.get() only after writing all it took; a queued
     # packet or a writer busy elsewhere (awaiting a drain) means "queue behind".
-    if not queue.empty() or not queue._getters:
+    if not socket.queue.parked():
         return None
     if transport.is_closing() or transport.get_write_buffer_size():
         return None

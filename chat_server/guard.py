@@ -115,6 +115,15 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
             return
         self.metrics.event_received("connect")
         await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
+        if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+            # python-engineio's copy of the handshake request as a WSGI
+            # environ (about 1 KiB) is kept for the connection's lifetime, by
+            # python-socketio and by the frames serving a WebSocket; once
+            # the client is authenticated nothing reads it again. Cleared in
+            # place, as those frames hold the same dict.
+            environ = self.environ.get(eio_sid)
+            if environ is not None:
+                environ.clear()
 
     async def _within_rate(self, eio_sid: str, pkt: Any) -> bool:
         """Spend a token for ``pkt``; answer or disconnect when there is none."""

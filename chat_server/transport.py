@@ -19,10 +19,12 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import engineio
+import engineio.exceptions
 from aiohttp import WSCloseCode, WSMsgType, web
 from aiohttp.http_websocket import WebSocketError
 from engineio import packet as eio_packet
@@ -84,7 +86,7 @@ def packet_size(item: Any) -> int:
     return 64  # the OPEN packet's small dict
 
 
-class SendQueue(asyncio.Queue[Any]):
+class SendQueue:
     """A connection's outgoing queue that knows how many bytes it holds.
 
     :param limit: bytes it may hold; a packet that would take it past the limit
@@ -102,7 +104,28 @@ class SendQueue(asyncio.Queue[Any]):
     client that stopped reading, the backlog sits in the writer's hands, not
     in the queue. So with ``writes_on_send`` (set by the WebSocket driver) a
     packet's bytes stay counted until ``sent()`` says it was written.
+
+    It implements the part of ``asyncio.Queue`` that python-engineio uses
+    (``put``, ``put_nowait``, ``get``, ``get_nowait``, ``task_done``,
+    ``join``, ``empty``, ``qsize``), unbounded, with ``asyncio.Queue``'s
+    wake-up order. An ``asyncio.Queue`` holds three deques and an ``Event``
+    (another deque), about 2.5 KiB before its first packet, for every idle
+    connection; here a deque exists only while it holds something.
     """
+
+    __slots__ = (
+        "_getters",
+        "_items",
+        "_joiners",
+        "_on_delivered",
+        "_on_overflow",
+        "_unfinished",
+        "_unsent",
+        "limit",
+        "nbytes",
+        "overflowed",
+        "writes_on_send",
+    )
 
     def __init__(
         self,
@@ -110,15 +133,28 @@ class SendQueue(asyncio.Queue[Any]):
         on_overflow: Callable[[SendQueue], None],
         on_delivered: Callable[[str], None] | None = None,
     ) -> None:
-        super().__init__()
         self.limit = limit
         self.nbytes = 0
         self.overflowed = False
         self._on_overflow = on_overflow
         self._on_delivered = on_delivered
         self.writes_on_send = False
-        self._sizes: collections.deque[int] = collections.deque()
-        self._unsent: collections.deque[int] = collections.deque()
+        self._items: collections.deque[Any] | None = None
+        #: Futures of ``get()`` calls waiting for a packet, oldest first.
+        self._getters: list[asyncio.Future[None]] = []
+        self._unsent: collections.deque[int] | None = None
+        self._unfinished = 0
+        self._joiners: list[asyncio.Future[None]] | None = None
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+    def parked(self) -> bool:
+        """Whether the queue is empty and a consumer is waiting in ``get()``."""
+        return not self._items and bool(self._getters)
 
     def put_nowait(self, item: Any) -> None:
         size = packet_size(item)
@@ -135,28 +171,90 @@ class SendQueue(asyncio.Queue[Any]):
                 self._on_delivered(kind)
         self._force_put(item, size)
 
+    async def put(self, item: Any) -> None:
+        self.put_nowait(item)
+
     def force_put(self, item: Any) -> None:
         """Queue ``item`` whatever the limit (goodbyes and the writer's end marker)."""
         self._force_put(item, packet_size(item))
 
     def _force_put(self, item: Any, size: int) -> None:
-        self._sizes.append(size)
         self.nbytes += size
-        super().put_nowait(item)
+        items = self._items
+        if items is None:
+            items = self._items = collections.deque()
+        items.append(item)
+        self._unfinished += 1
+        self._wake_getter()
 
-    def _get(self) -> Any:
-        item = super()._get()
-        size = self._sizes.popleft()
+    def _wake_getter(self) -> None:
+        getters = self._getters
+        while getters:
+            getter = getters.pop(0)
+            if not getter.done():
+                getter.set_result(None)
+                return
+
+    def get_nowait(self) -> Any:
+        items = self._items
+        if not items:
+            raise asyncio.QueueEmpty
+        item = items.popleft()
+        if not items:
+            self._items = None
+        # Packets are not changed once queued, so their size is the same as
+        # when they were put, without keeping it.
+        size = packet_size(item)
         if self.writes_on_send and item is not None:
-            self._unsent.append(size)
+            unsent = self._unsent
+            if unsent is None:
+                unsent = self._unsent = collections.deque()
+            unsent.append(size)
         else:
             self.nbytes -= size
         return item
 
+    async def get(self) -> Any:
+        while not self._items:
+            getter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._getters.append(getter)
+            try:
+                await getter
+            except BaseException:
+                getter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._getters.remove(getter)
+                if self._items and not getter.cancelled():
+                    # Woken and cancelled in the same turn: pass the wake-up on.
+                    self._wake_getter()
+                raise
+        return self.get_nowait()
+
+    def task_done(self) -> None:
+        if self._unfinished <= 0:
+            raise ValueError("task_done() called too many times")
+        self._unfinished -= 1
+        if self._unfinished == 0 and self._joiners is not None:
+            joiners, self._joiners = self._joiners, None
+            for joiner in joiners:
+                if not joiner.done():
+                    joiner.set_result(None)
+
+    async def join(self) -> None:
+        if self._unfinished > 0:
+            joiner: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._joiners is None:
+                self._joiners = []
+            self._joiners.append(joiner)
+            await joiner
+
     def sent(self) -> None:
         """The oldest packet taken from the queue has been written to the transport."""
-        if self._unsent:
-            self.nbytes -= self._unsent.popleft()
+        unsent = self._unsent
+        if unsent:
+            self.nbytes -= unsent.popleft()
+            if not unsent:
+                self._unsent = None
 
     def discard(self) -> None:
         """Forget every queued packet (the connection is being dropped)."""
@@ -164,7 +262,7 @@ class SendQueue(asyncio.Queue[Any]):
             while True:
                 self.get_nowait()
                 self.task_done()
-        self._unsent.clear()
+        self._unsent = None
         self.nbytes = 0
 
 
@@ -178,6 +276,16 @@ def _chat_kind(item: Any) -> str | None:
     end = data.find('"', 3, 24)
     name = data[3:end] if end > 0 else ""
     return name if name in DELIVERED_KINDS else None
+
+
+def _ping(socket: Any) -> None:
+    """What python-engineio's ``_send_ping`` does once its sleep is over."""
+    socket.chat_ping_task = None
+    if not socket.closing and not socket.closed:
+        socket.last_ping = time.time()
+        # AsyncSocket.send would first check the ping timeout, which cannot
+        # have passed with last_ping just set; the queue is unbounded.
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
 
 
 class _Body:
@@ -213,8 +321,15 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
         # allows CHAT_MAX_PAYLOAD bytes and closes on one more.
         self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
         await self._sock.prepare(request)
+        if socket is not None and socket.connected:
+            # An upgrade: this request's environ is not the one python-socketio
+            # keeps, and nothing reads it past this point (see GuardedSocketServer).
+            environ.clear()
         self.environ = environ
-        await self.handler(self)
+        if socket is not None and getattr(self.handler, "__name__", None) == "_websocket_handler":
+            await serve_websocket(socket, self)
+        else:
+            await self.handler(self)
         return self._sock
 
     async def send(self, message: str | bytes) -> None:
@@ -242,6 +357,107 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
             await server.refuse(self.sid, reason)
         # python-engineio ends the connection on OSError, its normal way out.
         raise OSError(f"refused: {reason}")
+
+
+async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
+    """python-engineio's ``AsyncSocket._websocket_handler``, with fewer tasks per connection.
+
+    The same steps in the same order (the upgrade probe, a writer task
+    draining the queue, the reader loop, the same ways out), but its timeouts
+    are ``asyncio.timeout`` scopes instead of ``asyncio.wait_for``, which
+    wraps each wait in a task of its own: an idle connection keeps its
+    handler and one writer task, not four tasks and their futures.
+    """
+    server = socket.server
+    queue = socket.queue
+    limit = server.ping_interval + server.ping_timeout
+
+    async def receive() -> Any:
+        async with asyncio.timeout(limit):
+            data = await ws.wait()
+        if data and len(data) > server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    if socket.connected:
+        # The socket was already connected, so this is an upgrade.
+        socket.upgrading = True  # hold packet sends during the upgrade
+        try:
+            pkt = eio_packet.Packet(encoded_packet=await receive())
+        except OSError:
+            return
+        if pkt.packet_type != eio_packet.PING or pkt.data != "probe":
+            socket.upgrading = False
+            return
+        await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+        await queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the pending poll
+        try:
+            pkt = eio_packet.Packet(encoded_packet=await receive())
+        except OSError:
+            socket.upgrading = False
+            return
+        if pkt.packet_type != eio_packet.UPGRADE:
+            socket.upgraded = False
+            socket.upgrading = False
+            return
+        socket.upgraded = True
+        socket.upgrading = False
+    else:
+        socket.connected = True
+        socket.upgraded = True
+
+    writer_task = asyncio.ensure_future(_write_queue(socket, ws, limit))
+    while True:
+        try:
+            data = await receive()
+        except BaseException:
+            # A timeout, a closed socket, a refused frame, or the handler
+            # being cancelled: python-engineio ends the connection on each.
+            break
+        if data is None:
+            break  # connection closed by client
+        try:
+            await socket.receive(eio_packet.Packet(encoded_packet=data))
+        except engineio.exceptions.UnknownPacketError:
+            pass
+        except engineio.exceptions.SocketIsClosedError:
+            break
+        except Exception:
+            server.logger.exception("Unknown receive error")
+    await queue.put(None)  # unlock the writer task so it can exit
+    await writer_task
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
+    """The writer task: python-engineio's, taking packets as ``AsyncSocket.poll`` does."""
+    queue = socket.queue
+    while True:
+        try:
+            async with asyncio.timeout(limit):
+                first = await queue.get()
+        except (TimeoutError, asyncio.CancelledError):
+            break
+        queue.task_done()
+        if first is None:
+            break  # the connection is closing
+        packets = [first]
+        while True:
+            try:
+                pkt = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        try:
+            for pkt in packets:
+                await ws.send(pkt.encode())
+        except BaseException:
+            break
+    await ws.close()
 
 
 class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
@@ -272,26 +488,28 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
         }
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
-        task = super().start_background_task(target, *args, **kwargs)
-        if getattr(target, "__name__", None) == "_send_ping":
-            # python-engineio's ping task sleeps 25 s holding its socket; kept
-            # here so that a closed connection's memory goes with it at once.
-            target.__self__.chat_ping_task = task
-        return task
+        if getattr(target, "__name__", None) == "_send_ping" and not args and not kwargs:
+            # python-engineio's ping is a task sleeping 25 s for every
+            # connection; a timer does the same wait for a fraction of the memory.
+            socket = target.__self__
+            handle = asyncio.get_running_loop().call_later(self.ping_interval, _ping, socket)
+            socket.chat_ping_task = handle
+            return handle
+        return super().start_background_task(target, *args, **kwargs)
 
     def forget(self, sid: str) -> None:
-        """Release what a closed connection still holds (its sleeping ping task)."""
+        """Release what a closed connection still holds (its pending ping)."""
         socket = self.sockets.get(sid)
-        task = getattr(socket, "chat_ping_task", None)
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        handle = getattr(socket, "chat_ping_task", None)
+        if handle is not None:
+            handle.cancel()
+            socket.chat_ping_task = None
 
     # -- outgoing --------------------------------------------------------------
 
-    def create_queue(self, *args: Any, **kwargs: Any) -> asyncio.Queue[Any]:
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs:
-            queue: asyncio.Queue[Any] = super().create_queue(*args, **kwargs)
-            return queue
+            return super().create_queue(*args, **kwargs)
         return SendQueue(self.send_queue_bytes, self._overflowed, self._count_delivery)
 
     def _count_delivery(self, kind: str) -> None:

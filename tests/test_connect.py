@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pytest_aiohttp import AiohttpServer
 
-from tests.conftest import Connect, StartServer
+from chat_server.app import create_app
+from chat_server.keys import SOCKETS
+from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.chat import expect_ok, make_token
 from tests.support.clients import ConnectRefused
 
@@ -252,3 +255,13 @@ async def test_usernames_are_case_sensitive(chat_url: str, connect: Connect) -> 
     assert (await lower.next("private_message"))["to"] == "alice"
     assert (await upper.next("private_message"))["from"] == "Alice"
     await upper.no_event("private_message", within=0.3)
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling"], ["polling", "websocket"]])
+async def test_a_connected_client_leaves_no_copy_of_its_handshake_request(
+    aiohttp_server: AiohttpServer, connect: Connect, transports: list[str]
+) -> None:
+    app = create_app(chat_settings())
+    server = await aiohttp_server(app)
+    await connect(str(server.make_url("")).rstrip("/"), "alice", transports=transports)
+    assert list(app[SOCKETS].environ.values()) == [{}]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from engineio import packet as eio_packet
 
@@ -132,3 +134,36 @@ async def test_chat_packets_are_reported_by_kind(recorder: Recorder) -> None:
     queue.put_nowait(message('3["private_message"]'))
     queue.put_nowait(eio_packet.Packet(eio_packet.PING))
     assert recorder.delivered == ["message", "announcement"]
+
+
+async def test_get_waits_for_the_next_packet(recorder: Recorder) -> None:
+    queue = SendQueue(1000, recorder.overflow)
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert queue.parked()
+    queue.put_nowait(message("abc"))
+    assert (await getter).data == "abc"
+    assert not queue.parked()
+
+
+async def test_a_get_cancelled_after_its_wake_up_passes_the_packet_on(
+    recorder: Recorder,
+) -> None:
+    queue = SendQueue(1000, recorder.overflow)
+    first = asyncio.ensure_future(queue.get())
+    second = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait(message("abc"))
+    first.cancel()
+    assert (await second).data == "abc"
+
+
+async def test_join_returns_once_every_packet_taken_is_done(recorder: Recorder) -> None:
+    queue = SendQueue(1000, recorder.overflow)
+    queue.put_nowait(message("abc"))
+    joined = asyncio.ensure_future(queue.join())
+    queue.get_nowait()
+    await asyncio.sleep(0)
+    assert not joined.done()
+    queue.task_done()
+    await asyncio.wait_for(joined, 1)
