@@ -457,6 +457,8 @@ async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
                 await ws.send(pkt.encode())
         except BaseException:
             break
+        # Not kept while waiting for the next packet, which may be 25 s away.
+        del first, pkt, packets
     await ws.close()
 
 
