@@ -7,9 +7,9 @@ Here a broadcast is encoded into one Engine.IO packet and one WebSocket frame,
 and that frame is handed straight to the TCP transport of every recipient whose
 connection is *idle*:
 
-- its transport is a WebSocket (not long-polling, not mid-upgrade) whose
-  client offered no permessage-deflate (compressed frames differ per
-  connection, so they cannot be shared);
+- its transport is a WebSocket (not long-polling, not mid-upgrade); the
+  server never negotiates permessage-deflate (transport.py), so its frames
+  are the same for every connection;
 - its send queue is empty and its writer task is parked waiting on it, so
   nothing it took from the queue is still unwritten;
 - its TCP transport holds nothing unsent (a client that keeps up).
@@ -61,15 +61,12 @@ def websocket_frame(payload: bytes) -> bytes:
 
 
 class FanoutWebSocket(GuardedWebSocket):
-    """The guarded WebSocket, also telling the broadcast path whether its frames are plain."""
+    """The guarded WebSocket, also telling the broadcast path where to write its frames."""
 
     def __call__(self, environ: dict[str, Any]) -> Coroutine[Any, Any, web.StreamResponse]:
         socket = getattr(self.handler, "__self__", None)
         if socket is not None:
-            offered = environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS", "").lower()
-            # aiohttp accepts permessage-deflate whenever a client offers it.
-            plain = "permessage-deflate" not in offered
-            setattr(socket, _DIRECT, environ["aiohttp.request"].transport if plain else None)
+            setattr(socket, _DIRECT, environ["aiohttp.request"].transport)
         # Handed back unawaited: no frame of this method lives as long as the connection.
         served: Coroutine[Any, Any, web.StreamResponse] = super().__call__(environ)
         return served

@@ -318,8 +318,13 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
                 self.queue = socket.queue
                 self.queue.writes_on_send = True
         # aiohttp refuses a frame of exactly max_msg_size bytes; the contract
-        # allows CHAT_MAX_PAYLOAD bytes and closes on one more.
-        self._sock = web.WebSocketResponse(max_msg_size=self.server.max_http_buffer_size + 1)
+        # allows CHAT_MAX_PAYLOAD bytes and closes on one more. permessage-deflate
+        # stays off, as in Node's socket.io: chat frames are small, and compressed
+        # frames differ per connection, so a room broadcast could not share one
+        # frame (fanout.py) and every browser would pay a compressor's memory.
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size + 1, compress=False
+        )
         await self._sock.prepare(request)
         if socket is not None and socket.connected:
             # An upgrade: this request's environ is not the one python-socketio
