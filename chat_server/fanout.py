@@ -173,7 +173,7 @@ async def broadcast(
         server.metrics.messages_delivered.labels(event).inc(direct)
 
 
-class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]
+class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base (python-socketio)
     """The in-process client manager, broadcasting through ``broadcast``."""
 
     async def emit(

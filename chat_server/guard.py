@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 _RATE_LIMITED_MESSAGE = "Too many events; wait retry_after seconds before sending again."
 
 
-class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]
+class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base (python-socketio)
     """A python-socketio server that decodes defensively and rate-limits each connection.
 
     :param rate_burst: events a connection may send at once.

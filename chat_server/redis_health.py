@@ -125,4 +125,4 @@ class GuardedRedis(aioredis.Redis):
         if health is not None and not health.up:
             raise RedisConnectionError("Redis is unreachable (its last health check failed)")
         # redis-py leaves execute_command unannotated.
-        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated

@@ -46,7 +46,7 @@ FIRST_BACKOFF = 0.05
 MAX_SENDERS = 1024
 
 
-class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # untyped base (python-socketio)
     """python-socketio's Redis manager with an outbox, keep-alives and resubscription.
 
     :param url: the Redis URL.

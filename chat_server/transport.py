@@ -298,7 +298,7 @@ class _Body:
         return self._body
 
 
-class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base (python-engineio)
     """python-engineio's aiohttp WebSocket, screening every frame it hands on.
 
     It also leaves the TCP transport on the Engine.IO socket (``chat_transport``)
@@ -467,7 +467,7 @@ async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
     await ws.close()
 
 
-class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]
+class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped base (python-engineio)
     """An Engine.IO server with screened input and bounded output per connection.
 
     :param send_queue_bytes: outgoing bytes held for one connection beyond
