@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chat_server import config
 from tests.conftest import API_KEY, Connect, StartProcesses, require_redis_binary
 from tests.support.chat import assert_has, expect_ok, join, unique
 from tests.support.clients import ChatClient
@@ -335,27 +334,16 @@ async def test_both_processes_report_redis_ok(a: str, b: str, http: aiohttp.Clie
 # -- processes that come and go -------------------------------------------------------------------
 
 
-def _presence_ttl_variable() -> str | None:
-    """The variable that shortens presence expiry, if the server offers one."""
-    for option in getattr(config, "OPTIONS", ()):
-        if getattr(option, "field", None) == "presence_ttl":
-            return str(option.env)
-    return None
+#: With CHAT_PRESENCE_TTL=2, a killed process's users must be gone well within this.
+DROP_WITHIN = 10.0
+SHORT_TTL = {"CHAT_PRESENCE_TTL": "2"}
 
 
-PRESENCE_TTL_VARIABLE = _presence_ttl_variable()
-# Without a way to shorten it, the test waits out the contract's full 60 s.
-DROP_WITHIN = 10.0 if PRESENCE_TTL_VARIABLE else 65.0
-_slow_unless_ttl_settable = (lambda f: f) if PRESENCE_TTL_VARIABLE else pytest.mark.slow
-
-
-@_slow_unless_ttl_settable
 @pytest.mark.timeout(DROP_WITHIN + 60)
 async def test_users_of_a_killed_process_drop_out_of_members(
     server_processes: StartProcesses, connect: Connect, http: aiohttp.ClientSession
 ) -> None:
-    env = {PRESENCE_TTL_VARIABLE: "2"} if PRESENCE_TTL_VARIABLE else {}
-    doomed, survivor = await server_processes(2, env=env)
+    doomed, survivor = await server_processes(2, env=SHORT_TTL)
     room, alice, bob = unique("room"), unique("alice"), unique("bob")
     await join(await connect(doomed.url, alice), room)
     watcher = await connect(survivor.url, bob)
@@ -444,13 +432,11 @@ async def test_processes_on_different_redis_databases_are_separate_chats(
     await on_two.no_event("announcement", within=0.2)
 
 
-@_slow_unless_ttl_settable
 @pytest.mark.timeout(DROP_WITHIN + 60)
 async def test_a_user_also_held_by_a_live_process_stays_after_the_other_is_killed(
     server_processes: StartProcesses, connect: Connect, http: aiohttp.ClientSession
 ) -> None:
-    env = {PRESENCE_TTL_VARIABLE: "2"} if PRESENCE_TTL_VARIABLE else {}
-    doomed, survivor = await server_processes(2, env=env)
+    doomed, survivor = await server_processes(2, env=SHORT_TTL)
     room, alice, bob = unique("room"), unique("alice"), unique("bob")
     await join(await connect(doomed.url, alice), room)
     await join(await connect(survivor.url, alice), room)
