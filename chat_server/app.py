@@ -42,7 +42,7 @@ __all__ = ["STATIC_DIR", "create_app"]
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Seconds a clean shutdown may spend telling Redis its users have left.
 GOODBYE_TIMEOUT = 3.0
 #: Seconds each shutdown step (Engine.IO, the Redis manager, the Redis client) may take.
