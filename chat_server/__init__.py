@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .app import create_app
-from .config import Settings
+from chat_server.app import create_app
+from chat_server.config import Settings
 
 __all__ = ["Settings", "create_app"]

@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 
 from aiohttp import web
 
-from . import logs, ops, speedups, workers
-from .app import create_app
-from .auth import issue_token, valid_username
-from .config import Command, ConfigError, Settings, parse_command_line
+from chat_server import lifecycle, logs, workers
+from chat_server.app import create_app
+from chat_server.config import Command, ConfigError, Settings, parse_command_line
+from chat_server.core.auth import issue_token, valid_username
+from chat_server.transport import speedups
 
 log = logging.getLogger("chat_server")
 
@@ -40,7 +41,7 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
     mode = "Redis " + _redacted(settings.redis_url) if settings.redis_url else "single process"
     log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
     app = create_app(settings)
-    app.on_startup.append(ops.drain_on_sigterm)
+    app.on_startup.append(lifecycle.drain_on_sigterm)
     web.run_app(
         app,
         host=settings.host,
@@ -48,7 +49,7 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
         print=None,
         access_log=None,
         shutdown_timeout=5,
-        loop=speedups.new_event_loop(),
+        loop=speedups.new_event_loop(settings.speedup("uvloop")),
         reuse_port=reuse_port or None,
     )
     return 0

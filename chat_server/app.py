@@ -1,25 +1,22 @@
-"""The application factory: builds the whole server from one ``Settings``."""
+"""The composition root: ``create_app`` builds the whole server from one ``Settings``."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from . import api, fanout, ops, speedups, workers
-from .config import Settings
-from .directory import Directory, MemoryDirectory, RedisDirectory
-from .history import History, MemoryHistory, RedisHistory
-from .keys import (
+from chat_server import lifecycle, workers
+from chat_server.core.metrics import Metrics
+from chat_server.core.ratelimit import KeyedLimiter
+from chat_server.core.service import ChatService
+from chat_server.core.settings import Settings
+from chat_server.edges import operator, rest
+from chat_server.edges.keys import (
     API_LIMITER,
     DRAIN,
     METRICS,
@@ -28,37 +25,33 @@ from .keys import (
     SERVICE,
     SETTINGS,
     SOCKETS,
+    Drain,
 )
-from .metrics import Metrics
-from .origins import OriginPolicy
-from .presence import MemoryPresence, Presence, RedisPresence
-from .ratelimit import KeyedLimiter
-from .redis_health import GuardedRedis, RedisHealth, client_options
-from .redis_manager import ResilientRedisManager
-from .service import ChatService
-from .sockets import ChatSocketServer, SocketDelivery, SocketHandlers, register_handlers
+from chat_server.edges.origins import OriginPolicy
+from chat_server.edges.sockets import SocketHandlers, register_handlers
+from chat_server.stores import build_stores
+from chat_server.stores.redis import GuardedRedis, RedisHealth, client_options
+from chat_server.transport import speedups
+from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
+from chat_server.transport.delivery import SocketDelivery
+from chat_server.transport.fanout import LocalManager
+from chat_server.transport.server import ChatSocketServer
 
 __all__ = ["STATIC_DIR", "create_app"]
 
-log = logging.getLogger(__name__)
-
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-#: Seconds a clean shutdown may spend telling Redis its users have left.
-GOODBYE_TIMEOUT = 3.0
-#: Seconds each shutdown step (Engine.IO, the Redis manager, the Redis client) may take.
-CLOSE_TIMEOUT = 3.0
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the chat server: Socket.IO, REST API, health check and browser client."""
-    middlewares = [ops.count_requests, ops.refuse_while_draining, api.json_errors]
+    middlewares = [operator.count_requests, operator.refuse_while_draining, rest.json_errors]
     if settings.workers > 1:
         middlewares.insert(0, workers.websocket_only(settings.workers))
     app = web.Application(middlewares=middlewares)
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
-    app[DRAIN] = ops.Drain()
+    app[DRAIN] = Drain()
     rate = settings.api_rate_per_second
     app[API_LIMITER] = KeyedLimiter(burst=max(1, math.ceil(rate)), rate=rate)
     redis = _redis_client(settings)
@@ -68,21 +61,17 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS] = redis
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
-    history, presence, directory = _stores(settings, app[REDIS])
-    service = ChatService(history, presence, SocketDelivery(sio), directory)
-    register_handlers(sio, SocketHandlers(settings, service))
-    ops.track_service(metrics, service)
+    service = ChatService(*build_stores(settings, redis), delivery=SocketDelivery(sio))
+    register_handlers(sio, SocketHandlers(service, metrics, settings.secret))
+    operator.track_service(metrics, service)
     app[SOCKETS] = sio
     app[SERVICE] = service
     sio.attach(app)
-    app.add_routes(api.routes)
-    app.router.add_get("/metrics", ops.metrics_view)
+    app.add_routes(rest.routes)
+    operator.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
-    app.cleanup_ctx.append(_redis_ctx)
-    app.cleanup_ctx.append(_sockets_ctx)
-    app.cleanup_ctx.append(ops.guards_ctx)
-    app.on_shutdown.append(_close_connections)
+    lifecycle.install(app)
     return app
 
 
@@ -94,18 +83,15 @@ def _redis_client(settings: Settings) -> GuardedRedis | None:
 
 
 def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
-    direct = speedups.enabled("fanout")
-    json = speedups.json_module()
-    manager: Any = fanout.FanoutManager() if direct else None
+    json = speedups.json_module(settings.speedup("orjson"))
+    manager: Any = LocalManager()
     if settings.redis_url is not None:
-        manager_class = fanout.FanoutRedisManager if direct else ResilientRedisManager
-        manager = manager_class(
+        manager = ResilientRedisManager(
             settings.redis_url,
             channel=pubsub_channel(settings.redis_url),
             metrics=metrics,
+            json=json,
         )
-        if json is not None:
-            manager.json = json
     cors: str | OriginPolicy | None = None
     if settings.cors_origins == ("*",):
         cors = "*"
@@ -116,6 +102,7 @@ def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
         rate_per_second=settings.rate_per_second,
         send_queue_bytes=settings.send_queue_bytes,
         metrics=metrics,
+        direct_fanout=settings.speedup("fanout"),
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors,
@@ -126,8 +113,6 @@ def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
         engineio_logger=False,
         json=json,
     )
-    if direct:
-        fanout.install(sio)
     if isinstance(manager, ResilientRedisManager):
         manager.on_resubscribed = functools.partial(_announce_resync, sio)
     return sio
@@ -150,71 +135,5 @@ def _announce_resync(sio: ChatSocketServer) -> None:
 _background: set[asyncio.Task[None]] = set()
 
 
-def pubsub_channel(redis_url: str) -> str:
-    """The pub/sub channel of the chat living in ``redis_url``'s database.
-
-    Redis pub/sub ignores database numbers; naming the channel after the
-    database keeps two chats on one Redis (``/0`` and ``/1``) apart.
-    """
-    parts = urlsplit(redis_url)
-    if parts.scheme == "unix":
-        db = parse_qs(parts.query).get("db", ["0"])[0]
-    else:
-        db = parts.path.strip("/") or "0"
-    return f"chat:{db}:socketio"
-
-
-def _stores(
-    settings: Settings, redis: aioredis.Redis | None
-) -> tuple[History, Presence, Directory]:
-    if redis is None:
-        return MemoryHistory(settings.history_size), MemoryPresence(), MemoryDirectory()
-    return (
-        RedisHistory(redis, settings.history_size),
-        RedisPresence(redis, ttl=settings.presence_ttl),
-        RedisDirectory(redis),
-    )
-
-
 async def _index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "index.html")
-
-
-async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Keep presence entries alive while the app runs; close Redis after."""
-    redis = app[REDIS]
-    presence = app[SERVICE].presence
-    refresher = None
-    if isinstance(presence, RedisPresence):
-        refresher = asyncio.create_task(presence.run_refresher())
-    yield
-    if refresher is not None:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
-    if isinstance(presence, RedisPresence):
-        # Bounded: with Redis gone, the entries expire on their own anyway.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(presence.forget_all(), GOODBYE_TIMEOUT)
-    if redis is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(redis.aclose(), CLOSE_TIMEOUT)
-
-
-async def _sockets_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Stop Engine.IO's tasks and the Redis manager's listener on the way out."""
-    yield
-    sio = app[SOCKETS]
-    # Bounded, so that a peer or a Redis that stopped answering cannot hold
-    # up the exit that a platform is waiting for.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(sio.shutdown(), CLOSE_TIMEOUT)
-    # AsyncServer.shutdown() leaves the pub/sub listener (and our publisher) running.
-    if isinstance(sio.manager, ResilientRedisManager):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sio.manager.aclose(), CLOSE_TIMEOUT)
-
-
-async def _close_connections(app: web.Application) -> None:
-    """Drop every connection at the transport level, so clients reconnect elsewhere."""
-    await app[SOCKETS].eio.drop_all("shutdown")

@@ -1,56 +1,21 @@
-"""Settings: every knob of the server, read once from flags and environment."""
+"""The command line: flags and environment parsed once into a ``Settings``."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from chat_server.core.settings import SPEEDUPS, ConfigError, Settings
+
 __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
 
 DEFAULT_TOKEN_TTL = 24 * 3600
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
-
-
-class ConfigError(ValueError):
-    """A configuration value that the server cannot start with."""
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Typed, validated configuration of one server process.
-
-    The defaults are those of the public contract; tests build their own
-    ``Settings(...)`` and hand it to ``create_app``.
-    """
-
-    host: str = "0.0.0.0"
-    port: int = 8080
-    #: Redis that links processes; ``None`` keeps everything in this process.
-    redis_url: str | None = None
-    #: Bearer key of the REST API; ``None`` refuses the API with 503.
-    api_key: str | None = None
-    #: HS256 secret; ``None`` is guest mode, otherwise a JWT is required.
-    secret: str | None = None
-    #: Allowed browser origins: ``None`` same origin only, ``("*",)`` any.
-    cors_origins: tuple[str, ...] | None = None
-    history_size: int = 100
-    log_level: str = "INFO"
-    log_format: str = "text"
-    rate_burst: int = 20
-    rate_per_second: float = 5.0
-    api_rate_per_second: float = 50.0
-    max_payload: int = 65536
-    send_queue_bytes: int = 1048576
-    #: Seconds a process's presence entries outlive its last heartbeat.
-    presence_ttl: float = 45.0
-    #: Processes serving ``port`` together, linked by Redis (``--workers``).
-    workers: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +117,16 @@ def _text(name: str, raw: str) -> str:
     return raw
 
 
+def _speedups_off(name: str, raw: str) -> frozenset[str]:
+    names = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+    unknown = sorted(names - set(SPEEDUPS))
+    if unknown:
+        raise ConfigError(
+            f"{name} names unknown speed-ups {unknown}; known: {', '.join(SPEEDUPS)}"
+        )
+    return names
+
+
 @dataclass(frozen=True, slots=True)
 class _Option:
     field: str
@@ -232,6 +207,13 @@ OPTIONS: tuple[_Option, ...] = (
         _positive_int,
         "processes sharing the port, linked by REDIS_URL, WebSocket only (1)",
     ),
+    _Option(
+        "speedups_off",
+        "CHAT_SPEEDUPS_OFF",
+        "--speedups-off",
+        _speedups_off,
+        "comma-separated speed-ups to switch off: uvloop, orjson, fanout (none)",
+    ),
 )
 
 
@@ -297,8 +279,3 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         username = str(args["username"])
         return Command("token", settings, username, _positive_int("--ttl", args["ttl"]))
     return Command("serve", settings)
-
-
-def log_level_number(settings: Settings) -> int:
-    """The ``logging`` level number for ``settings.log_level``."""
-    return logging.getLevelNamesMapping()[settings.log_level]

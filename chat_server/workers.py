@@ -28,8 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
-from . import logs
-from .config import ConfigError, Settings
+from chat_server import logs
+from chat_server.core.settings import ConfigError, Settings
 
 __all__ = ["POLLING_REFUSED", "serve", "websocket_only"]
 

@@ -8,7 +8,7 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from chat_server.app import create_app
-from chat_server.keys import SOCKETS
+from chat_server.edges.keys import SOCKETS
 from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.chat import expect_ok, make_token
 from tests.support.clients import ConnectRefused

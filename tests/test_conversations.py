@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chat_server.config import Settings
-from chat_server.directory import MemoryDirectory
+from chat_server.stores.directory import MemoryDirectory
 from tests.conftest import Connect, StartServer
 from tests.support.chat import expect_error, expect_ok
 from tests.support.clients import ChatClient

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chat_server import fanout
+from chat_server.transport import fanout
 from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.clients import ChatClient
 

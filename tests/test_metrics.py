@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat_server.metrics import Metrics
+from chat_server.core.metrics import Metrics
 
 
 def test_two_apps_metrics_live_side_by_side_without_clashing() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_server.origins import OriginPolicy
+from chat_server.edges.origins import OriginPolicy
 
 ENVIRON = {"HTTP_HOST": "chat.example.com:8080", "wsgi.url_scheme": "http"}
 

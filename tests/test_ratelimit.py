@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_server.ratelimit import (
+from chat_server.core.ratelimit import (
     ConnectionLimiter,
     KeyedLimiter,
     TokenBucket,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat_server.app import pubsub_channel
+from chat_server.transport.bus import pubsub_channel
 from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.chat import expect_ok, join, unique
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from chat_server.metrics import Metrics
-from chat_server.redis_manager import ResilientRedisManager
+from chat_server.core.metrics import Metrics
+from chat_server.transport.bus import ResilientRedisManager
 from tests.support.redis import RedisServer
 
 CHANNEL = "chat:test:socketio"

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from chat_server.history import History, MemoryHistory, RedisHistory
-from chat_server.ids import ID_PATTERN, format_id
-from chat_server.presence import MemoryPresence, RedisPresence
+from chat_server.stores.history import History, MemoryHistory, RedisHistory
+from chat_server.core.ids import ID_PATTERN, format_id
+from chat_server.stores.presence import MemoryPresence, RedisPresence
 
 MakeHistory = Callable[[int], History]
 

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from engineio import packet as eio_packet
 
-from chat_server.transport import SendQueue, screen_packet
+from chat_server.transport.screening import screen_packet
+from chat_server.transport.sendqueue import SendQueue
 
 
 @pytest.mark.parametrize(

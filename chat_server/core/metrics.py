@@ -14,7 +14,16 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Event names that get a label of their own; any other name counts as
 #: ``other``, so a client inventing names cannot grow the label set.
 KNOWN_EVENTS = frozenset(
-    {"join", "leave", "message", "private_message", "typing", "history", "connect"}
+    {
+        "join",
+        "leave",
+        "message",
+        "private_message",
+        "typing",
+        "history",
+        "conversations",
+        "connect",
+    }
 )
 REDIS_STATES = ("ok", "down", "disabled")
 

@@ -25,29 +25,16 @@ any writer task woken meanwhile can write.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import socketio
-from aiohttp import web
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from .redis_manager import ResilientRedisManager
-from .transport import DELIVERED_KINDS, GuardedWebSocket
+from chat_server.transport.sendqueue import DELIVERED_KINDS
 
-__all__ = [
-    "FanoutManager",
-    "FanoutRedisManager",
-    "FanoutWebSocket",
-    "broadcast",
-    "install",
-    "websocket_frame",
-]
-
-#: Attribute of an Engine.IO socket naming the TCP transport frames may be
-#: written to directly; absent or None when they may not.
-_DIRECT = "fanout_transport"
+__all__ = ["LocalManager", "broadcast", "websocket_frame"]
 
 
 def websocket_frame(payload: bytes) -> bytes:
@@ -58,18 +45,6 @@ def websocket_frame(payload: bytes) -> bytes:
     if n < 65536:
         return b"\x81\x7e" + n.to_bytes(2, "big") + payload
     return b"\x81\x7f" + n.to_bytes(8, "big") + payload
-
-
-class FanoutWebSocket(GuardedWebSocket):
-    """The guarded WebSocket, also telling the broadcast path where to write its frames."""
-
-    def __call__(self, environ: dict[str, Any]) -> Coroutine[Any, Any, web.StreamResponse]:
-        socket = getattr(self.handler, "__self__", None)
-        if socket is not None:
-            setattr(socket, _DIRECT, environ["aiohttp.request"].transport)
-        # Handed back unawaited: no frame of this method lives as long as the connection.
-        served: Coroutine[Any, Any, web.StreamResponse] = super().__call__(environ)
-        return served
 
 
 class _Corker:
@@ -102,7 +77,7 @@ _corker = _Corker()
 
 def _direct_transport(socket: Any) -> Any:
     """The TCP transport to write ``socket``'s next frame to now, or None to queue it."""
-    transport = getattr(socket, _DIRECT, None)
+    transport = getattr(socket, "chat_transport", None)
     if (
         transport is None
         or not socket.upgraded
@@ -152,13 +127,16 @@ async def broadcast(
     frame: bytes | None = None
     direct = 0
     corker = _corker
+    # With the direct path switched off (Settings.speedups_off), every
+    # recipient takes the queue; the frame is still encoded once.
+    direct_ok = server.direct_fanout
     for sid, eio_sid in manager.get_participants(namespace, room):
         if sid in skip:
             continue
         socket = sockets.get(eio_sid)
         if socket is None or socket.closed:
             continue  # python-engineio drops a packet for a closed socket too
-        transport = _direct_transport(socket)
+        transport = _direct_transport(socket) if direct_ok else None
         if transport is None:
             # What AsyncSocket.send does, minus its ping-timeout check, which
             # python-engineio's own service task makes for every socket anyway.
@@ -173,8 +151,8 @@ async def broadcast(
         server.metrics.messages_delivered.labels(event).inc(direct)
 
 
-class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base (python-socketio)
-    """The in-process client manager, broadcasting through ``broadcast``."""
+class LocalManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base (python-socketio)
+    """The client manager of a process without Redis, broadcasting through ``broadcast``."""
 
     async def emit(
         self,
@@ -200,28 +178,3 @@ class FanoutManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped bas
             )
             return
         await broadcast(self, event, data, namespace, to or room, skip_sid)
-
-
-class FanoutRedisManager(ResilientRedisManager):
-    """The Redis client manager, delivering its own and others' emits through ``broadcast``."""
-
-    async def _handle_emit(self, message: dict[str, Any]) -> None:
-        if message.get("callback") is not None or message.get("binary"):
-            await super()._handle_emit(message)
-            return
-        data = message["data"]
-        if isinstance(data, list):
-            data = data[0] if len(data) == 1 else tuple(data)
-        await broadcast(
-            self,
-            message["event"],
-            data,
-            message.get("namespace"),
-            message.get("room"),
-            message.get("skip_sid"),
-        )
-
-
-def install(sio: socketio.AsyncServer) -> None:
-    """Have ``sio``'s WebSocket connections report whether they can take shared frames."""
-    sio.eio._async = {**sio.eio._async, "websocket": FanoutWebSocket}

@@ -15,29 +15,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
-from typing import Protocol
 
 import redis.asyncio as aioredis
+
+from chat_server.core.ports import Presence
 
 __all__ = ["MemoryPresence", "Presence", "RedisPresence"]
 
 log = logging.getLogger(__name__)
-
-
-class Presence(Protocol):
-    """Users per room, counted once however many connections they hold."""
-
-    async def add(self, room: str, user: str) -> bool:
-        """This process now holds ``user`` in ``room``; True if new to the chat."""
-        ...
-
-    async def remove(self, room: str, user: str) -> bool:
-        """This process no longer holds ``user`` in ``room``; True if gone from the chat."""
-        ...
-
-    async def members(self, room: str) -> list[str]:
-        """Usernames present in ``room``, sorted by code point."""
-        ...
 
 
 class MemoryPresence:

@@ -21,19 +21,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json as stdlib_json
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 import socketio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .metrics import Metrics
-from .redis_health import client_options
+from chat_server.core.metrics import Metrics
+from chat_server.stores.redis import client_options
+from chat_server.transport.fanout import broadcast
 
-__all__ = ["ResilientRedisManager"]
+__all__ = ["ResilientRedisManager", "pubsub_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,8 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     :param keepalive_timeout: seconds to wait for that ping's answer (3).
     :param on_resubscribed: called (no arguments) after a lost subscription is back.
     :param redis_options: extra keyword arguments for ``Redis.from_url``.
+    :param json: the ``dumps``/``loads`` pair for messages on the bus (the
+        standard library's ``json`` by default).
     """
 
     name = "chat-redis"
@@ -73,8 +78,11 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         keepalive_timeout: float = 3.0,
         on_resubscribed: Callable[[], Any] | None = None,
         redis_options: dict[str, Any] | None = None,
+        json: Any = None,
     ) -> None:
         super().__init__(url, channel=channel, redis_options=redis_options)
+        # Set here: python-socketio 5.14's managers have no ``json`` of their own.
+        self.json = json if json is not None else stdlib_json
         self.metrics = metrics
         self.outbox_bytes = outbox_bytes
         self.keepalive = keepalive
@@ -237,6 +245,25 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                 self._last_seq.popitem(last=False)
         return data
 
+    # -- delivering -----------------------------------------------------------------
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Deliver an emit heard on the bus (ours or another process's) to local clients."""
+        if message.get("callback") is not None or message.get("binary"):
+            await super()._handle_emit(message)
+            return
+        data = message["data"]
+        if isinstance(data, list):
+            data = data[0] if len(data) == 1 else tuple(data)
+        await broadcast(
+            self,
+            message["event"],
+            data,
+            message.get("namespace"),
+            message.get("room"),
+            message.get("skip_sid"),
+        )
+
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
@@ -255,3 +282,17 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._reset_pub_client()
+
+
+def pubsub_channel(redis_url: str) -> str:
+    """The pub/sub channel of the chat living in ``redis_url``'s database.
+
+    Redis pub/sub ignores database numbers; naming the channel after the
+    database keeps two chats on one Redis (``/0`` and ``/1``) apart.
+    """
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        db = parse_qs(parts.query).get("db", ["0"])[0]
+    else:
+        db = parts.path.strip("/") or "0"
+    return f"chat:{db}:socketio"

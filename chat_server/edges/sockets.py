@@ -8,84 +8,21 @@ from typing import Any
 
 import socketio
 from redis.exceptions import RedisError
-from socketio import packet as sio_packet
 
-from . import schemas
-from .auth import AuthError, authenticate
-from .config import Settings
-from .errors import ChatError
-from .guard import GuardedSocketServer
-from .service import ChatService
+from chat_server.core.auth import AuthError, authenticate
+from chat_server.core.errors import ChatError
+from chat_server.core.metrics import Metrics
+from chat_server.core.service import ChatService
+from chat_server.edges import schemas
+from chat_server.transport.server import ChatSocketServer
 
-__all__ = ["ChatSocketServer", "SocketDelivery", "register_handlers"]
+__all__ = ["SocketHandlers", "register_handlers"]
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 Reply = dict[str, Any]
-UNAVAILABLE = ChatError("unavailable", "Storage is unreachable; try again shortly.")
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[Reply]]
-
-
-class ChatSocketServer(GuardedSocketServer):
-    """A python-socketio server that keeps clients out of its internal events.
-
-    A client may name an event anything; python-socketio would route the names
-    ``connect``, ``disconnect`` and ``*`` to handlers with other signatures, so
-    those, and names that are not strings, never reach a handler here. It also
-    calls ``on_connected`` once the client has been told it is connected, the
-    first moment an emit to it is sure to arrive after the handshake.
-    """
-
-    on_connected: Callable[[str], Awaitable[None]] | None = None
-    on_unroutable: Callable[[], Reply] | None = None
-
-    async def _handle_event(
-        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
-    ) -> None:
-        if (
-            isinstance(data, list)
-            and data
-            and isinstance(data[0], str)
-            and data[0] not in self.reserved_events
-            and data[0] != "*"
-        ):
-            await super()._handle_event(eio_sid, namespace, id, data)
-            return
-        if id is not None and self.on_unroutable is not None:
-            reply = self.on_unroutable()
-            ack = self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=[reply])
-            await self._send_packet(eio_sid, ack)
-
-    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
-        await super()._handle_connect(eio_sid, namespace, data)
-        namespace = namespace or NAMESPACE
-        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
-        if sid is not None and self.manager.is_connected(sid, namespace) and self.on_connected:
-            await self.on_connected(sid)
-
-
-class SocketDelivery:
-    """``service.Delivery`` over python-socketio rooms (and its Redis manager)."""
-
-    def __init__(self, sio: socketio.AsyncServer) -> None:
-        self.sio = sio
-
-    async def enter(self, sid: str, channel: str) -> None:
-        await self.sio.enter_room(sid, channel)
-
-    async def leave(self, sid: str, channel: str) -> None:
-        await self.sio.leave_room(sid, channel)
-
-    async def emit(
-        self,
-        event: str,
-        data: dict[str, Any],
-        *,
-        to: str | list[str] | None = None,
-        skip_sid: str | None = None,
-    ) -> None:
-        await self.sio.emit(event, data, to=to, skip_sid=skip_sid)
 
 
 def unknown_event() -> Reply:
@@ -94,11 +31,17 @@ def unknown_event() -> Reply:
 
 
 class SocketHandlers:
-    """The handlers of every client event, each a thin shell around the service."""
+    """The handlers of every client event, each a thin shell around the service.
 
-    def __init__(self, settings: Settings, service: ChatService) -> None:
-        self.settings = settings
+    :param service: the chat's rules.
+    :param metrics: where events and the error codes of their answers are counted.
+    :param secret: the HS256 secret of token mode; ``None`` is guest mode.
+    """
+
+    def __init__(self, service: ChatService, metrics: Metrics, secret: str | None) -> None:
         self.service = service
+        self.metrics = metrics
+        self.secret = secret
         self.events: dict[str, EventHandler] = {
             "join": self.join,
             "leave": self.leave,
@@ -110,10 +53,12 @@ class SocketHandlers:
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        self.metrics.event_received("connect")
         try:
-            user = authenticate(auth, self.settings.secret)
+            user = authenticate(auth, self.secret)
         except AuthError as exc:
             log.info("refused a connection: %s", exc.code)
+            self.metrics.rejected_inputs.labels(exc.code).inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code}
             ) from None
@@ -130,6 +75,18 @@ class SocketHandlers:
 
     async def dispatch(self, event: str, sid: str, *args: Any) -> Reply:
         """Run one client event and return its ack; nothing escapes as an exception."""
+        self.metrics.event_received(event)
+        reply = await self._run(event, sid, args)
+        if reply.get("ok") is False:
+            self.metrics.rejected_inputs.labels(reply["error"]["code"]).inc()
+        return reply
+
+    def unroutable(self) -> Reply:
+        """The ack of an event whose name no handler may see."""
+        self.metrics.event_received(None)
+        return unknown_event()
+
+    async def _run(self, event: str, sid: str, args: tuple[Any, ...]) -> Reply:
         handler = self.events.get(event)
         if handler is None:
             return unknown_event()
@@ -197,4 +154,4 @@ def register_handlers(sio: ChatSocketServer, handlers: SocketHandlers) -> None:
     sio.on("disconnect", handlers.on_disconnect)
     sio.on("*", handlers.dispatch)
     sio.on_connected = handlers.on_connected
-    sio.on_unroutable = unknown_event
+    sio.on_unroutable = handlers.unroutable

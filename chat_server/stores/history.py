@@ -12,43 +12,14 @@ import bisect
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import redis.asyncio as aioredis
 
-from .ids import format_id, parse_id
+from chat_server.core.ids import format_id, parse_id
+from chat_server.core.ports import History, Page, Record
 
 __all__ = ["History", "MemoryHistory", "Page", "RedisHistory"]
-
-Record = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """Messages after a known id, and whether none between was trimmed away."""
-
-    messages: list[Record]
-    recovered: bool
-
-
-class History(Protocol):
-    """Where messages are kept; every record returned carries its ``id`` and ``ts``."""
-
-    async def append(self, key: str, record: Record) -> Record:
-        """Store ``record`` as the newest message of ``key``; return it with id and ts."""
-        ...
-
-    async def latest(self, key: str, limit: int) -> list[Record]:
-        """The newest ``limit`` messages, oldest first."""
-        ...
-
-    async def before(self, key: str, before: str | None, limit: int) -> list[Record]:
-        """The newest ``limit`` messages older than id ``before``, oldest first."""
-        ...
-
-    async def after(self, key: str, since: str) -> Page:
-        """Every kept message newer than id ``since``, oldest first."""
-        ...
 
 
 def _stamped(message_id: str, record: Record) -> Record:

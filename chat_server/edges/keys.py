@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-    import socketio
 
-    from .config import Settings
-    from .metrics import Metrics
-    from .ops import Drain
-    from .ratelimit import KeyedLimiter
-    from .redis_health import RedisHealth
-    from .service import ChatService
+    from chat_server.core.metrics import Metrics
+    from chat_server.core.ratelimit import KeyedLimiter
+    from chat_server.core.service import ChatService
+    from chat_server.core.settings import Settings
+    from chat_server.stores.redis import RedisHealth
+    from chat_server.transport.server import ChatSocketServer
 
 __all__ = [
     "API_LIMITER",
@@ -26,11 +26,21 @@ __all__ = [
     "SERVICE",
     "SETTINGS",
     "SOCKETS",
+    "Drain",
 ]
+
+
+class Drain:
+    """Whether this process is draining (it got SIGTERM and is about to exit)."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.task: asyncio.Task[None] | None = None
+
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICE: web.AppKey[ChatService] = web.AppKey("service")
-SOCKETS: web.AppKey[socketio.AsyncServer] = web.AppKey("sockets")
+SOCKETS: web.AppKey[ChatSocketServer] = web.AppKey("sockets")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")

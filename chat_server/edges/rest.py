@@ -11,10 +11,10 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from . import schemas
-from .errors import ChatError
-from .keys import API_LIMITER, METRICS, REDIS_HEALTH, SERVICE, SETTINGS
-from .ratelimit import retry_after_header
+from chat_server.core.errors import ChatError
+from chat_server.core.ratelimit import retry_after_header
+from chat_server.edges import schemas
+from chat_server.edges.keys import API_LIMITER, METRICS, SERVICE, SETTINGS
 
 __all__ = ["json_errors", "routes"]
 
@@ -144,14 +144,3 @@ async def room(request: web.Request) -> web.Response:
     data = schemas.load(schemas.RoomSchema(), {"room": request.match_info["room"]})
     snapshot = await request.app[SERVICE].room_snapshot(data["room"])
     return web.json_response({"ok": True, **snapshot})
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness, and whether the configured Redis answers a ping (within a second)."""
-    health = request.app[REDIS_HEALTH]
-    if health is None:
-        return web.json_response({"status": "ok", "redis": "disabled"})
-    if not await health.check():
-        return web.json_response({"status": "degraded", "redis": "down"}, status=503)
-    return web.json_response({"status": "ok", "redis": "ok"})

@@ -1,32 +1,22 @@
 """Speed-ups the server runs with: uvloop, orjson and the direct broadcast path.
 
-Each is on by default. ``CHAT_SPEEDUPS_OFF`` (comma-separated names among
-``uvloop``, ``orjson``, ``fanout``) switches some off, so that the benchmark
-can measure what each one buys (docs/performance.md); it is not meant for
-production. A missing uvloop or orjson (a platform without wheels) falls back
-to the standard library with the same behaviour, only slower.
+Each is on by default; ``Settings.speedups_off`` (``CHAT_SPEEDUPS_OFF``,
+``--speedups-off``) switches some off, so that the benchmark can measure what
+each one buys (docs/performance.md). A missing uvloop or orjson (a platform
+without wheels) falls back to the standard library with the same behaviour,
+only slower.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["NAMES", "OrjsonModule", "enabled", "json_module", "new_event_loop"]
+__all__ = ["OrjsonModule", "json_module", "new_event_loop"]
 
-NAMES = ("uvloop", "orjson", "fanout")
-_VARIABLE = "CHAT_SPEEDUPS_OFF"
 _LONG_DIGITS = re.compile(r"\d{19}")
-
-
-def enabled(name: str, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether speed-up ``name`` is on (it is unless ``CHAT_SPEEDUPS_OFF`` lists it)."""
-    raw = (os.environ if environ is None else environ).get(_VARIABLE, "")
-    return name not in {part.strip().lower() for part in raw.split(",")}
 
 
 class OrjsonModule:
@@ -61,9 +51,9 @@ class OrjsonModule:
             return json.loads(data)
 
 
-def json_module() -> OrjsonModule | None:
+def json_module(enabled: bool) -> OrjsonModule | None:
     """orjson for python-socketio, or None for its default (the standard library)."""
-    if not enabled("orjson"):
+    if not enabled:
         return None
     try:
         return OrjsonModule()
@@ -71,9 +61,9 @@ def json_module() -> OrjsonModule | None:
         return None
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """A uvloop event loop when uvloop is installed and on, else asyncio's own."""
-    if enabled("uvloop"):
+def new_event_loop(uvloop_enabled: bool) -> asyncio.AbstractEventLoop:
+    """A uvloop event loop when uvloop is installed and enabled, else asyncio's own."""
+    if uvloop_enabled:
         try:
             import uvloop
         except ImportError:

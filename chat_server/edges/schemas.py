@@ -8,9 +8,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .auth import USERNAME_PATTERN
-from .errors import ChatError
-from .ids import ID_PATTERN
+from chat_server.core.auth import USERNAME_PATTERN
+from chat_server.core.errors import ChatError
+from chat_server.core.ids import ID_PATTERN
 
 __all__ = [
     "ConversationsSchema",

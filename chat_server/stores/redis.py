@@ -20,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from .metrics import Metrics
+from chat_server.core.metrics import Metrics
 
 __all__ = ["COMMAND_TIMEOUT", "GuardedRedis", "RedisHealth", "client_options"]
 

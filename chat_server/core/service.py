@@ -12,14 +12,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from .directory import Directory
-from .errors import ChatError
-from .history import History, Record
-from .presence import Presence
+from chat_server.core.errors import ChatError
+from chat_server.core.ports import Delivery, Directory, History, Presence, Record
 
-__all__ = ["ChatService", "Delivery", "room_channel", "user_channel"]
+__all__ = ["ChatService", "room_channel", "user_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -41,29 +39,6 @@ def conversation_key(a: str, b: str) -> str:
     """The history key of the private conversation between two users."""
     first, second = sorted((a, b))
     return f"dm:{first}:{second}"
-
-
-class Delivery(Protocol):
-    """What the service needs of the transport: groups of connections, and emits."""
-
-    async def enter(self, sid: str, channel: str) -> None:
-        """Add connection ``sid`` to ``channel`` in this process."""
-        ...
-
-    async def leave(self, sid: str, channel: str) -> None:
-        """Remove connection ``sid`` from ``channel``."""
-        ...
-
-    async def emit(
-        self,
-        event: str,
-        data: dict[str, Any],
-        *,
-        to: str | list[str] | None = None,
-        skip_sid: str | None = None,
-    ) -> None:
-        """Send ``event`` to the channel(s) ``to`` (everyone if None) on every process."""
-        ...
 
 
 @dataclass(slots=True)
@@ -100,12 +75,12 @@ class ChatService:
 
     :param history: where messages are kept.
     :param presence: who is in which room, across processes.
-    :param delivery: how events reach connections.
     :param directory: whom each user has private conversations with.
+    :param delivery: how events reach connections.
     """
 
     def __init__(
-        self, history: History, presence: Presence, delivery: Delivery, directory: Directory
+        self, history: History, presence: Presence, directory: Directory, *, delivery: Delivery
     ) -> None:
         self.history = history
         self.presence = presence

@@ -7,26 +7,14 @@ on another device, or after an absence, find the conversations it never saw.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import redis.asyncio as aioredis
+
+from chat_server.core.ports import Directory
 
 __all__ = ["Directory", "MemoryDirectory", "RedisDirectory"]
 
 #: Conversations remembered per user; the oldest fall off beyond this.
 MAX_PARTNERS = 1000
-
-
-class Directory(Protocol):
-    """Each user's private conversation partners, by latest activity."""
-
-    async def touch(self, a: str, b: str, ts: int) -> None:
-        """Record that ``a`` and ``b`` exchanged a message at ``ts`` (ms)."""
-        ...
-
-    async def partners(self, user: str, limit: int) -> list[str]:
-        """The ``limit`` users ``user`` talked with most recently, newest first."""
-        ...
 
 
 class MemoryDirectory:

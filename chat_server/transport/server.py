@@ -1,37 +1,43 @@
-"""Socket.IO packet guards: safe decoding, per-connection rate limits, input metrics.
+"""The chat's Socket.IO server: the one class every inbound packet goes through.
 
-``GuardedSocketServer`` sits between python-socketio's packet dispatch and the
+``ChatSocketServer`` sits between python-socketio's packet dispatch and the
 chat's handlers. Every packet a client sends is decoded here once, inside a
 ``try``: one that does not decode, announces binary attachments or repeats the
 namespace handshake closes its connection instead of raising inside
 python-socketio. Every EVENT and ACK (and any handshake beyond the first)
 spends a token of the connection's bucket; an event refused for want of tokens is answered
 ``rate_limited`` with ``retry_after``, and a connection that keeps flooding
-is disconnected.
+is disconnected. Event names python-socketio reserves for itself
+(``connect``, ``disconnect``, ``*``) and names that are not strings never reach
+a handler, and ``on_connected`` runs once the client has been told it is
+connected, the first moment an emit to it is sure to arrive after the handshake.
+
+Every private name of python-socketio used here is listed in ``compat.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
 from socketio import packet as sio_packet
 
-from .errors import ChatError
-from .metrics import Metrics
-from .ratelimit import ConnectionLimiter
-from .transport import GuardedEngineServer
+from chat_server.core.errors import ChatError
+from chat_server.core.metrics import Metrics
+from chat_server.core.ratelimit import ConnectionLimiter
+from chat_server.transport.engine import GuardedEngineServer
 
-__all__ = ["GuardedSocketServer"]
+__all__ = ["ChatSocketServer"]
 
 log = logging.getLogger(__name__)
 
 _RATE_LIMITED_MESSAGE = "Too many events; wait retry_after seconds before sending again."
 
 
-class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base (python-socketio)
+class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base (python-socketio)
     """A python-socketio server that decodes defensively and rate-limits each connection.
 
     :param rate_burst: events a connection may send at once.
@@ -39,10 +45,15 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untype
     :param send_queue_bytes: outgoing bytes held per connection before it is
         dropped as a slow consumer (see ``transport.GuardedEngineServer``).
     :param metrics: where events, refusals and rate-limit hits are counted.
+    :param direct_fanout: write broadcasts straight to idle WebSockets (fanout.py).
     :param kwargs: python-socketio's and python-engineio's own options.
     """
 
     eio: GuardedEngineServer
+    #: Called with the sid of each connection once its CONNECT reply is sent.
+    on_connected: Callable[[str], Awaitable[None]] | None = None
+    #: The ack of an event no handler may see (reserved or non-string name).
+    on_unroutable: Callable[[], dict[str, Any]] | None = None
 
     def __init__(
         self,
@@ -51,10 +62,12 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untype
         rate_per_second: float,
         send_queue_bytes: int,
         metrics: Metrics,
+        direct_fanout: bool = True,
         **kwargs: Any,
     ) -> None:
         # Set before the base constructor, which builds the Engine.IO server.
         self.metrics = metrics
+        self.direct_fanout = direct_fanout
         self._send_queue_bytes = send_queue_bytes
         self._rate = (rate_burst, rate_per_second)
         self._limiters: dict[str, ConnectionLimiter] = {}
@@ -96,8 +109,6 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untype
         if not await self._within_rate(eio_sid, pkt):
             return
         if kind == sio_packet.EVENT:
-            event = pkt.data[0] if isinstance(pkt.data, list) and pkt.data else None
-            self.metrics.event_received(event)
             await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
         else:
             await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
@@ -113,7 +124,6 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untype
         # that do not exist (each answered with an error) is not.
         if namespace != "/" and not await self._within_rate(eio_sid, pkt):
             return
-        self.metrics.event_received("connect")
         await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
         if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
             # python-engineio's copy of the handshake request as a WSGI
@@ -149,20 +159,29 @@ class GuardedSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untype
             await self._send_packet(eio_sid, ack)
         return False
 
-    async def _trigger_event(self, event: str, namespace: str, *args: Any) -> Any:
-        try:
-            result = await super()._trigger_event(event, namespace, *args)
-        except socketio.exceptions.ConnectionRefusedError as exc:
-            data = exc.error_args.get("data") if isinstance(exc.error_args, dict) else None
-            code = data.get("code") if isinstance(data, dict) else None
-            self.metrics.rejected_inputs.labels(code if isinstance(code, str) else "refused").inc()
-            raise
-        if isinstance(result, dict) and result.get("ok") is False:
-            error = result.get("error")
-            code = error.get("code") if isinstance(error, dict) else None
-            if isinstance(code, str):
-                self.metrics.rejected_inputs.labels(code).inc()
-        return result
+    async def _handle_event(
+        self, eio_sid: str, namespace: str | None, id: int | None, data: Any
+    ) -> None:
+        if (
+            isinstance(data, list)
+            and data
+            and isinstance(data[0], str)
+            and data[0] not in self.reserved_events
+            and data[0] != "*"
+        ):
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        if id is not None and self.on_unroutable is not None:
+            reply = self.on_unroutable()
+            ack = self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=[reply])
+            await self._send_packet(eio_sid, ack)
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        await super()._handle_connect(eio_sid, namespace, data)
+        namespace = namespace or "/"
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is not None and self.manager.is_connected(sid, namespace) and self.on_connected:
+            await self.on_connected(sid)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._limiters.pop(eio_sid, None)

@@ -1,0 +1,94 @@
+"""The ports of the chat's rules: what ``ChatService`` needs of storage and transport.
+
+Each is a small ``Protocol``; ``stores/`` holds a memory and a Redis flavour of
+the storage ports, ``transport/`` the delivery over Socket.IO. Defining them
+here keeps ``core`` free of every library it is served by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Delivery", "Directory", "History", "Page", "Presence", "Record"]
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Messages after a known id, and whether none between was trimmed away."""
+
+    messages: list[Record]
+    recovered: bool
+
+
+class History(Protocol):
+    """Where messages are kept; every record returned carries its ``id`` and ``ts``."""
+
+    async def append(self, key: str, record: Record) -> Record:
+        """Store ``record`` as the newest message of ``key``; return it with id and ts."""
+        ...
+
+    async def latest(self, key: str, limit: int) -> list[Record]:
+        """The newest ``limit`` messages, oldest first."""
+        ...
+
+    async def before(self, key: str, before: str | None, limit: int) -> list[Record]:
+        """The newest ``limit`` messages older than id ``before``, oldest first."""
+        ...
+
+    async def after(self, key: str, since: str) -> Page:
+        """Every kept message newer than id ``since``, oldest first."""
+        ...
+
+
+class Presence(Protocol):
+    """Users per room, counted once however many connections they hold."""
+
+    async def add(self, room: str, user: str) -> bool:
+        """This process now holds ``user`` in ``room``; True if new to the chat."""
+        ...
+
+    async def remove(self, room: str, user: str) -> bool:
+        """This process no longer holds ``user`` in ``room``; True if gone from the chat."""
+        ...
+
+    async def members(self, room: str) -> list[str]:
+        """Usernames present in ``room``, sorted by code point."""
+        ...
+
+
+class Directory(Protocol):
+    """Each user's private conversation partners, by latest activity."""
+
+    async def touch(self, a: str, b: str, ts: int) -> None:
+        """Record that ``a`` and ``b`` exchanged a message at ``ts`` (ms)."""
+        ...
+
+    async def partners(self, user: str, limit: int) -> list[str]:
+        """The ``limit`` users ``user`` talked with most recently, newest first."""
+        ...
+
+
+class Delivery(Protocol):
+    """What the service needs of the transport: groups of connections, and emits."""
+
+    async def enter(self, sid: str, channel: str) -> None:
+        """Add connection ``sid`` to ``channel`` in this process."""
+        ...
+
+    async def leave(self, sid: str, channel: str) -> None:
+        """Remove connection ``sid`` from ``channel``."""
+        ...
+
+    async def emit(
+        self,
+        event: str,
+        data: dict[str, Any],
+        *,
+        to: str | list[str] | None = None,
+        skip_sid: str | None = None,
+    ) -> None:
+        """Send ``event`` to the channel(s) ``to`` (everyone if None) on every process."""
+        ...

@@ -1,0 +1,54 @@
+"""Settings: the typed, validated configuration of one server process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["SPEEDUPS", "ConfigError", "Settings"]
+
+#: Speed-ups that are on unless ``Settings.speedups_off`` names them: uvloop's
+#: event loop, orjson's JSON, and the direct broadcast path (transport/fanout.py).
+SPEEDUPS = ("uvloop", "orjson", "fanout")
+
+
+class ConfigError(ValueError):
+    """A configuration value that the server cannot start with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Typed, validated configuration of one server process.
+
+    The defaults are those of the public contract; tests build their own
+    ``Settings(...)`` and hand it to ``create_app``.
+    """
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    #: Redis that links processes; ``None`` keeps everything in this process.
+    redis_url: str | None = None
+    #: Bearer key of the REST API; ``None`` refuses the API with 503.
+    api_key: str | None = None
+    #: HS256 secret; ``None`` is guest mode, otherwise a JWT is required.
+    secret: str | None = None
+    #: Allowed browser origins: ``None`` same origin only, ``("*",)`` any.
+    cors_origins: tuple[str, ...] | None = None
+    history_size: int = 100
+    log_level: str = "INFO"
+    log_format: str = "text"
+    rate_burst: int = 20
+    rate_per_second: float = 5.0
+    api_rate_per_second: float = 50.0
+    max_payload: int = 65536
+    send_queue_bytes: int = 1048576
+    #: Seconds a process's presence entries outlive its last heartbeat.
+    presence_ttl: float = 45.0
+    #: Processes serving ``port`` together, linked by Redis (``--workers``).
+    workers: int = 1
+    #: Speed-ups switched off (names from ``SPEEDUPS``), so that the benchmark
+    #: can measure what each buys; each falls back to the same behaviour, slower.
+    speedups_off: frozenset[str] = field(default_factory=frozenset)
+
+    def speedup(self, name: str) -> bool:
+        """Whether speed-up ``name`` (one of ``SPEEDUPS``) is on."""
+        return name not in self.speedups_off

@@ -1,0 +1,30 @@
+"""Storage: history, presence and the conversation directory, in memory or in Redis.
+
+Each store implements a port of ``core.ports`` twice, once in this process's
+memory and once in Redis; ``build_stores`` chooses between them in one place.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from chat_server.core.ports import Directory, History, Presence
+from chat_server.core.settings import Settings
+from chat_server.stores.directory import MemoryDirectory, RedisDirectory
+from chat_server.stores.history import MemoryHistory, RedisHistory
+from chat_server.stores.presence import MemoryPresence, RedisPresence
+
+__all__ = ["build_stores"]
+
+
+def build_stores(
+    settings: Settings, redis: aioredis.Redis | None
+) -> tuple[History, Presence, Directory]:
+    """The stores of one process: in memory without Redis, in Redis with it."""
+    if redis is None:
+        return MemoryHistory(settings.history_size), MemoryPresence(), MemoryDirectory()
+    return (
+        RedisHistory(redis, settings.history_size),
+        RedisPresence(redis, ttl=settings.presence_ttl),
+        RedisDirectory(redis),
+    )

@@ -1,0 +1,248 @@
+"""Engine.IO transport guards: screened input, capped send queues, refused handshakes.
+
+python-engineio hands whatever arrives to its decoders and queues whatever goes
+out without bound. ``GuardedEngineServer`` puts a bouncer at each door:
+
+- every incoming WebSocket frame and long-polling packet is screened before
+  python-engineio decodes it: binary data, undecodable packets and Socket.IO
+  packets announcing binary attachments close the connection that sent them;
+- every connection's outgoing queue counts its bytes; past ``send_queue_bytes``
+  (queued packets plus what the TCP transport holds unsent) the connection is
+  dropped as a slow consumer, so one client that stops reading cannot make the
+  server buffer without end;
+- while draining (SIGTERM), new handshakes are refused with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import engineio
+from aiohttp import web
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from chat_server.core.metrics import Metrics
+from chat_server.transport.screening import screen_packet
+from chat_server.transport.sendqueue import DELIVERED_KINDS, SendQueue
+from chat_server.transport.websocket import GuardedWebSocket
+
+__all__ = ["GuardedEngineServer"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds a refused connection gets to flush its goodbye before the TCP
+#: connection is cut regardless.
+GOODBYE_GRACE = 1.0
+#: Seconds between two sweeps for connections whose TCP buffer outgrew the cap.
+SWEEP_INTERVAL = 1.0
+#: Packets one long-polling POST may carry (python-engineio's own cap).
+MAX_POLLING_PACKETS = 16
+#: Socket.IO DISCONNECT for the default namespace, inside an Engine.IO MESSAGE:
+#: tells a well-behaved client not to reconnect.
+_GOODBYE = "1"
+
+
+def _ping(socket: Any) -> None:
+    """What python-engineio's ``_send_ping`` does once its sleep is over."""
+    socket.chat_ping_task = None
+    if not socket.closing and not socket.closed:
+        socket.last_ping = time.time()
+        # AsyncSocket.send would first check the ping timeout, which cannot
+        # have passed with last_ping just set; the queue is unbounded.
+        socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+
+
+class _Body:
+    """The already-read body of a polling POST, as python-engineio reads it."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self, length: int = -1) -> bytes:
+        return self._body
+
+
+class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped base (python-engineio)
+    """An Engine.IO server with screened input and bounded output per connection.
+
+    :param send_queue_bytes: outgoing bytes held for one connection beyond
+        what its TCP socket accepted; past it the connection is dropped.
+    :param metrics: where refusals and drops are counted.
+    :param kwargs: python-engineio's own options.
+    """
+
+    #: python-engineio's table of transport drivers, set by its constructor.
+    _async: dict[str, Any]
+
+    def __init__(self, *, send_queue_bytes: int, metrics: Metrics, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.send_queue_bytes = send_queue_bytes
+        self.metrics = metrics
+        self.draining = False
+        self._delivered = {
+            kind: metrics.messages_delivered.labels(kind) for kind in DELIVERED_KINDS
+        }
+        # A copy: the driver table is shared by every server of the process.
+        self._async = {
+            **self._async,
+            "websocket": GuardedWebSocket,
+            "translate_request": self._translate_request,
+        }
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(target, "__name__", None) == "_send_ping" and not args and not kwargs:
+            # python-engineio's ping is a task sleeping 25 s for every
+            # connection; a timer does the same wait for a fraction of the memory.
+            socket = target.__self__
+            handle = asyncio.get_running_loop().call_later(self.ping_interval, _ping, socket)
+            socket.chat_ping_task = handle
+            return handle
+        return super().start_background_task(target, *args, **kwargs)
+
+    def forget(self, sid: str) -> None:
+        """Release what a closed connection still holds (its pending ping)."""
+        socket = self.sockets.get(sid)
+        handle = getattr(socket, "chat_ping_task", None)
+        if handle is not None:
+            handle.cancel()
+            socket.chat_ping_task = None
+
+    # -- outgoing --------------------------------------------------------------
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return super().create_queue(*args, **kwargs)
+        return SendQueue(self.send_queue_bytes, self._overflowed, self._count_delivery)
+
+    def _count_delivery(self, kind: str) -> None:
+        self._delivered[kind].inc()
+
+    def _overflowed(self, queue: SendQueue) -> None:
+        for sid, socket in self.sockets.items():
+            if socket.queue is queue:
+                asyncio.get_running_loop().create_task(self.drop(sid, "slow_consumer"))
+                return
+
+    def held_bytes(self, socket: Any) -> int:
+        """Outgoing bytes the server holds for ``socket`` that its TCP socket has not taken."""
+        queue = socket.queue
+        held = queue.nbytes if isinstance(queue, SendQueue) else 0
+        transport = getattr(socket, "chat_transport", None)
+        if transport is not None and not transport.is_closing():
+            held += transport.get_write_buffer_size()
+        return held
+
+    async def sweep_slow_consumers(self, interval: float = SWEEP_INTERVAL) -> None:
+        """Forever: drop connections holding more than ``send_queue_bytes`` unsent.
+
+        The queue itself catches a backlog the moment it forms; this sweep
+        catches bytes written straight to the TCP transport, past the queue.
+        """
+        while True:
+            await asyncio.sleep(interval)
+            for sid, socket in list(self.sockets.items()):
+                if not socket.closed and self.held_bytes(socket) > self.send_queue_bytes:
+                    await self.drop(sid, "slow_consumer")
+
+    # -- dropping connections ----------------------------------------------------
+
+    async def refuse(self, sid: str, reason: str) -> None:
+        """Count a refused input and close the connection that sent it, with a goodbye."""
+        self.metrics.rejected_inputs.labels(reason).inc()
+        log.info("closing connection sid=%s: refused input (%s)", sid, reason)
+        await self.drop(sid, reason, goodbye=reason != "too_large")
+
+    async def drop(self, sid: str, reason: str, *, goodbye: bool = False) -> None:
+        """Close connection ``sid`` now, running the chat's disconnect handling.
+
+        With ``goodbye`` the client first gets a Socket.IO DISCONNECT, which
+        tells well-behaved clients not to reconnect; without it the TCP
+        connection is cut at once and clients reconnect by themselves.
+        """
+        socket = self.sockets.get(sid)
+        if socket is None or socket.closed or socket.closing:
+            return
+        self.metrics.disconnects.labels(reason).inc()
+        if reason == "slow_consumer":
+            log.warning("dropping connection sid=%s: slow consumer", sid)
+        queue = socket.queue
+        transport = getattr(socket, "chat_transport", None)
+        if isinstance(queue, SendQueue):
+            queue.discard()
+            if goodbye:
+                queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, _GOODBYE))
+        await socket.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
+        if isinstance(queue, SendQueue):
+            queue.force_put(None)  # ends the writer task or a pending long-poll
+        self.sockets.pop(sid, None)
+        if transport is not None:
+            if goodbye:
+                asyncio.get_running_loop().call_later(GOODBYE_GRACE, transport.abort)
+            else:
+                transport.abort()
+
+    async def drop_all(self, reason: str) -> int:
+        """Cut every connection (clients reconnect by themselves); returns how many."""
+        sids = [sid for sid, socket in self.sockets.items() if not socket.closed]
+        for sid in sids:
+            await self.drop(sid, reason)
+        return len(sids)
+
+    # -- incoming ------------------------------------------------------------------
+
+    async def handle_request(self, request: web.Request) -> web.StreamResponse:
+        if self.draining and "sid" not in request.query:
+            return web.Response(
+                status=503,
+                text="This server is restarting; connect again shortly.",
+                headers={"Retry-After": "1"},
+            )
+        response: web.StreamResponse = await super().handle_request(request)
+        return response
+
+    async def _translate_request(self, request: web.Request) -> dict[str, Any]:
+        environ: dict[str, Any] = eio_aiohttp.translate_request(request)
+        if request.method == "POST":
+            body = await self._screen_post(request)
+            environ["wsgi.input"] = _Body(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        return environ
+
+    async def _screen_post(self, request: web.Request) -> bytes:
+        """Read and check a long-polling POST before python-engineio decodes it."""
+        sid = request.query.get("sid")
+        limit = self.max_http_buffer_size
+        declared = request.content_length
+        if declared is not None and declared > limit:
+            await self._refuse_post(sid, "too_large")
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=declared)
+        body = bytearray()
+        async for chunk in request.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                await self._refuse_post(sid, "too_large")
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+        try:
+            packets = body.decode("utf-8").split("\x1e")
+        except UnicodeDecodeError:
+            await self._refuse_post(sid, "malformed")
+            raise web.HTTPBadRequest(text="The body is not UTF-8.") from None
+        if len(packets) > MAX_POLLING_PACKETS:
+            await self._refuse_post(sid, "malformed")
+            raise web.HTTPBadRequest(text="Too many packets in one request.")
+        for packet in packets:
+            reason = screen_packet(packet)
+            if reason is not None:
+                await self._refuse_post(sid, reason)
+                raise web.HTTPBadRequest(text=f"Packet refused ({reason}).")
+        return bytes(body)
+
+    async def _refuse_post(self, sid: str | None, reason: str) -> None:
+        if sid is not None and sid in self.sockets:
+            await self.refuse(sid, reason)
+        else:
+            self.metrics.rejected_inputs.labels(reason).inc()

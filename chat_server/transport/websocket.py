@@ -1,0 +1,197 @@
+"""The WebSocket transport: python-engineio's aiohttp driver, screened and lighter.
+
+``GuardedWebSocket`` screens every frame before python-engineio decodes it, and
+leaves the TCP transport on the Engine.IO socket so that the server can
+measure what is stuck in it, cut it, and (fanout.py) write shared broadcast
+frames straight to it. ``serve_websocket`` is python-engineio's connection
+loop with fewer tasks per connection (see compat.py for the upstream it matches).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import engineio.exceptions
+from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.http_websocket import WebSocketError
+from engineio import packet as eio_packet
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from chat_server.transport.screening import screen_packet
+from chat_server.transport.sendqueue import SendQueue
+
+if TYPE_CHECKING:
+    from chat_server.transport.engine import GuardedEngineServer
+
+__all__ = ["GuardedWebSocket", "serve_websocket"]
+
+
+class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base (python-engineio)
+    """python-engineio's aiohttp WebSocket, screening every frame it hands on.
+
+    It also leaves the TCP transport on the Engine.IO socket (``chat_transport``)
+    so that the server can measure what is stuck in it and cut it, and the
+    broadcast path can write shared frames to it (fanout.py).
+    """
+
+    sid: str | None = None
+    queue: SendQueue | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
+        request = environ["aiohttp.request"]
+        socket = getattr(self.handler, "__self__", None)
+        if socket is not None:
+            self.sid = socket.sid
+            socket.chat_transport = request.transport
+            if isinstance(socket.queue, SendQueue):
+                self.queue = socket.queue
+                self.queue.writes_on_send = True
+        # aiohttp refuses a frame of exactly max_msg_size bytes; the contract
+        # allows CHAT_MAX_PAYLOAD bytes and closes on one more. permessage-deflate
+        # stays off, as in Node's socket.io: chat frames are small, and compressed
+        # frames differ per connection, so a room broadcast could not share one
+        # frame (fanout.py) and every browser would pay a compressor's memory.
+        self._sock = web.WebSocketResponse(
+            max_msg_size=self.server.max_http_buffer_size + 1, compress=False
+        )
+        await self._sock.prepare(request)
+        if socket is not None and socket.connected:
+            # An upgrade: this request's environ is not the one python-socketio
+            # keeps, and nothing reads it past this point (see ChatSocketServer).
+            environ.clear()
+        self.environ = environ
+        if socket is not None and getattr(self.handler, "__name__", None) == "_websocket_handler":
+            await serve_websocket(socket, self)
+        else:
+            await self.handler(self)
+        return self._sock
+
+    async def send(self, message: str | bytes) -> None:
+        await super().send(message)
+        if self.queue is not None:
+            self.queue.sent()
+
+    async def wait(self) -> str:
+        msg = await self._sock.receive()
+        if msg.type is WSMsgType.TEXT:
+            reason = screen_packet(msg.data)
+            if reason is None:
+                text: str = msg.data
+                return text
+        elif msg.type is WSMsgType.BINARY:
+            reason = "binary"
+        elif msg.type is WSMsgType.ERROR and isinstance(msg.data, WebSocketError):
+            # aiohttp already closed the socket (1009 too big, 1007 bad UTF-8...).
+            too_big = msg.data.code == WSCloseCode.MESSAGE_TOO_BIG
+            reason = "too_large" if too_big else "malformed"
+        else:
+            raise OSError("websocket closed")
+        server: GuardedEngineServer = self.server
+        if self.sid is not None:
+            await server.refuse(self.sid, reason)
+        # python-engineio ends the connection on OSError, its normal way out.
+        raise OSError(f"refused: {reason}")
+
+
+async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
+    """python-engineio's ``AsyncSocket._websocket_handler``, with fewer tasks per connection.
+
+    The same steps in the same order (the upgrade probe, a writer task
+    draining the queue, the reader loop, the same ways out), but its timeouts
+    are ``asyncio.timeout`` scopes instead of ``asyncio.wait_for``, which
+    wraps each wait in a task of its own: an idle connection keeps its
+    handler and one writer task, not four tasks and their futures.
+    """
+    server = socket.server
+    queue = socket.queue
+    limit = server.ping_interval + server.ping_timeout
+
+    async def receive() -> Any:
+        async with asyncio.timeout(limit):
+            data = await ws.wait()
+        if data and len(data) > server.max_http_buffer_size:
+            raise ValueError("packet is too large")
+        return data
+
+    if socket.connected:
+        # The socket was already connected, so this is an upgrade.
+        socket.upgrading = True  # hold packet sends during the upgrade
+        try:
+            pkt = eio_packet.Packet(encoded_packet=await receive())
+        except OSError:
+            return
+        if pkt.packet_type != eio_packet.PING or pkt.data != "probe":
+            socket.upgrading = False
+            return
+        await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
+        await queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the pending poll
+        try:
+            pkt = eio_packet.Packet(encoded_packet=await receive())
+        except OSError:
+            socket.upgrading = False
+            return
+        if pkt.packet_type != eio_packet.UPGRADE:
+            socket.upgraded = False
+            socket.upgrading = False
+            return
+        socket.upgraded = True
+        socket.upgrading = False
+    else:
+        socket.connected = True
+        socket.upgraded = True
+
+    writer_task = asyncio.ensure_future(_write_queue(socket, ws, limit))
+    while True:
+        try:
+            data = await receive()
+        except BaseException:
+            # A timeout, a closed socket, a refused frame, or the handler
+            # being cancelled: python-engineio ends the connection on each.
+            break
+        if data is None:
+            break  # connection closed by client
+        try:
+            await socket.receive(eio_packet.Packet(encoded_packet=data))
+        except engineio.exceptions.UnknownPacketError:
+            pass
+        except engineio.exceptions.SocketIsClosedError:
+            break
+        except Exception:
+            server.logger.exception("Unknown receive error")
+    await queue.put(None)  # unlock the writer task so it can exit
+    await writer_task
+    await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
+    """The writer task: python-engineio's, taking packets as ``AsyncSocket.poll`` does."""
+    queue = socket.queue
+    while True:
+        try:
+            async with asyncio.timeout(limit):
+                first = await queue.get()
+        except (TimeoutError, asyncio.CancelledError):
+            break
+        queue.task_done()
+        if first is None:
+            break  # the connection is closing
+        packets = [first]
+        while True:
+            try:
+                pkt = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            queue.task_done()
+            if pkt is None:
+                queue.put_nowait(None)
+                break
+            packets.append(pkt)
+        try:
+            for pkt in packets:
+                await ws.send(pkt.encode())
+        except BaseException:
+            break
+        # Not kept while waiting for the next packet, which may be 25 s away.
+        del first, pkt, packets
+    await ws.close()
