@@ -201,10 +201,6 @@ class ChatService:
         payload = {"room": room, "user": user, "action": action}
         await self.delivery.emit("presence", payload, to=room_channel(room))
 
-    async def members(self, room: str) -> list[str]:
-        """Users present in ``room`` across all processes, sorted."""
-        return await self.presence.members(room)
-
     # -- messages ------------------------------------------------------------
 
     async def send_message(self, sid: str, room: str, text: str) -> Record:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -51,7 +50,6 @@ class RedisHealth:
     :param url: the Redis URL.
     :param metrics: its ``chat_redis`` state follows every change.
     :param interval: seconds between pings.
-    :param on_change: called with ``True``/``False`` when Redis comes back or goes.
 
     It uses connections of its own, so that a pool full of stuck commands
     neither hides a healthy Redis nor delays the verdict on a dead one; each
@@ -64,20 +62,13 @@ class RedisHealth:
         metrics: Metrics,
         *,
         interval: float = PING_INTERVAL,
-        on_change: Callable[[bool], None] | None = None,
     ) -> None:
         self.url = url
         self.metrics = metrics
         self.interval = interval
-        self.on_change = on_change
         self.up = False
         self._checked = False
         self._client = aioredis.Redis.from_url(url, **client_options(timeout=interval))
-
-    @property
-    def state(self) -> str:
-        """``ok`` or ``down``, as ``/healthz`` and the metrics name it."""
-        return "ok" if self.up else "down"
 
     async def check(self) -> bool:
         """Ping once and record the answer; returns whether Redis is up."""
@@ -94,8 +85,6 @@ class RedisHealth:
             else:
                 log.warning("Redis is unreachable: %s", reason)
             self.metrics.set_redis_state("ok" if up else "down")
-            if self._checked and self.on_change is not None:
-                self.on_change(up)
         self.up, self._checked = up, True
         return up
 
@@ -106,6 +95,7 @@ class RedisHealth:
             await asyncio.sleep(self.interval)
 
     async def aclose(self) -> None:
+        """Close the health check's own connections."""
         with contextlib.suppress(Exception):
             await self._client.aclose()
 

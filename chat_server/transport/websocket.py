@@ -10,7 +10,7 @@ loop with fewer tasks per connection (see compat.py for the upstream it matches)
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import engineio.exceptions
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -21,10 +21,15 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 from chat_server.transport.screening import screen_packet
 from chat_server.transport.sendqueue import SendQueue
 
-if TYPE_CHECKING:
-    from chat_server.transport.engine import GuardedEngineServer
+__all__ = ["GuardedWebSocket", "Refuser", "serve_websocket"]
 
-__all__ = ["GuardedWebSocket", "serve_websocket"]
+
+class Refuser(Protocol):
+    """What a WebSocket needs of its Engine.IO server: a way to refuse input."""
+
+    async def refuse(self, sid: str, reason: str) -> None:
+        """Count a refused input and close connection ``sid``."""
+        ...
 
 
 class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped base (python-engineio)
@@ -87,7 +92,7 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped 
             reason = "too_large" if too_big else "malformed"
         else:
             raise OSError("websocket closed")
-        server: GuardedEngineServer = self.server
+        server: Refuser = self.server
         if self.sid is not None:
             await server.refuse(self.sid, reason)
         # python-engineio ends the connection on OSError, its normal way out.
