@@ -6,7 +6,7 @@ import asyncio
 import functools
 import math
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
@@ -30,7 +30,7 @@ from chat_server.edges.keys import (
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
 from chat_server.stores import build_stores
-from chat_server.stores.redis import GuardedRedis, RedisHealth, client_options
+from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
 from chat_server.transport.delivery import SocketDelivery
@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> web.Application:
     app[DRAIN] = Drain()
     rate = settings.api_rate_per_second
     app[API_LIMITER] = KeyedLimiter(burst=max(1, math.ceil(rate)), rate=rate)
-    redis = _redis_client(settings)
+    redis = _redis_client(settings, metrics)
     health = RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
     if redis is not None:
         redis.health = health
@@ -75,11 +75,21 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-def _redis_client(settings: Settings) -> GuardedRedis | None:
+def _redis_client(settings: Settings, metrics: Metrics) -> GuardedRedis | None:
     if settings.redis_url is None:
         return None
-    # Bounded waits and no retry storms: a frozen Redis must not hang a handler.
-    return cast(GuardedRedis, GuardedRedis.from_url(settings.redis_url, **client_options()))
+    # Bounded waits and no retry storms: a frozen Redis must not hang a handler;
+    # a burst of calls queues for a connection instead of failing.
+    pool = WaitingPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_pool_wait,
+        metrics=metrics,
+        **client_options(),
+    )
+    client = GuardedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
 
 
 def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:

@@ -208,6 +208,20 @@ OPTIONS: tuple[_Option, ...] = (
         "processes sharing the port, linked by REDIS_URL, WebSocket only (1)",
     ),
     _Option(
+        "redis_pool_size",
+        "CHAT_REDIS_POOL_SIZE",
+        "--redis-pool-size",
+        _positive_int,
+        "connections in this process's Redis pool; a burst beyond waits (64)",
+    ),
+    _Option(
+        "redis_pool_wait",
+        "CHAT_REDIS_POOL_WAIT",
+        "--redis-pool-wait",
+        _positive_float,
+        "seconds a Redis call may wait for a pooled connection (5)",
+    ),
+    _Option(
         "speedups_off",
         "CHAT_SPEEDUPS_OFF",
         "--speedups-off",

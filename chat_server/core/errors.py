@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ChatError"]
+__all__ = ["ChatError", "unavailable"]
 
 
 class ChatError(Exception):
@@ -40,3 +40,13 @@ class ChatError(Exception):
     def to_reply(self) -> dict[str, Any]:
         """The whole ``{ok: false, error}`` answer."""
         return {"ok": False, "error": self.to_dict()}
+
+
+def unavailable(outcome: str | None = None) -> ChatError:
+    """Storage did not answer. ``outcome`` (for sends) says whether it may have stored.
+
+    ``"unknown"``: the send may have been stored after all, so a retry with
+    the same ``client_id`` is the safe way on; ``"none"``: nothing was written.
+    """
+    extra: dict[str, Any] = {} if outcome is None else {"outcome": outcome}
+    return ChatError("unavailable", "Storage is unreachable; try again shortly.", **extra)

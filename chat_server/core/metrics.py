@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE", "KNOWN_EVENTS", "Metrics"]
@@ -105,6 +112,12 @@ class Metrics:
         self.redis_resubscribes = Counter(
             "chat_redis_resubscribes",
             "Times the pub/sub subscription was lost and made again.",
+            registry=r,
+        )
+        self.redis_pool_wait = Histogram(
+            "chat_redis_pool_wait_seconds",
+            "Time a Redis call waited for a free connection of the pool.",
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0),
             registry=r,
         )
         self.http_requests = Counter(

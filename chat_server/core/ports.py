@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Delivery", "Directory", "History", "Page", "Presence", "Record"]
+__all__ = ["Delivery", "Directory", "History", "Page", "Presence", "Publication", "Record"]
 
 Record = dict[str, Any]
 
@@ -23,11 +23,32 @@ class Page:
     recovered: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """How a store announces a message in the same atomic step that stores it.
+
+    The store publishes ``head + message + tail`` on ``channel``, where
+    ``message`` is the stored message's JSON with its ``id`` and ``ts``. As the
+    id is taken and the message published in one step, every subscriber hears
+    one conversation's messages in id order (issue 16; docs/delivery.md).
+    """
+
+    channel: str
+    head: str
+    tail: str
+
+
 class History(Protocol):
     """Where messages are kept; every record returned carries its ``id`` and ``ts``."""
 
-    async def append(self, key: str, record: Record) -> Record:
-        """Store ``record`` as the newest message of ``key``; return it with id and ts."""
+    async def append(
+        self, key: str, record: Record, publication: Publication | None = None
+    ) -> Record:
+        """Store ``record`` as the newest message of ``key``; return it with id and ts.
+
+        With ``publication``, the message is also published as it is stored
+        (a store that cannot publish refuses it with ``NotImplementedError``).
+        """
         ...
 
     async def latest(self, key: str, limit: int) -> list[Record]:
@@ -91,4 +112,12 @@ class Delivery(Protocol):
         skip_sid: str | None = None,
     ) -> None:
         """Send ``event`` to the channel(s) ``to`` (everyone if None) on every process."""
+        ...
+
+    def publication(self, event: str, to: str | list[str]) -> Publication | None:
+        """How the history store should publish ``event`` to ``to`` as it stores it.
+
+        ``None`` when every recipient is in this process: the service then
+        emits right after storing, with nothing in between to reorder them.
+        """
         ...

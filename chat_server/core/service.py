@@ -211,9 +211,9 @@ class ChatService:
     async def post_message(self, sender: str, room: str, text: str) -> Record:
         """Store and deliver a room message from ``sender`` (a user or a bot)."""
         record = {"room": room, "from": sender, "text": text}
-        message = await self.history.append(room_channel(room), record)
-        await self.delivery.emit("message", message, to=room_channel(room))
-        return message
+        return await self._store_and_deliver(
+            room_channel(room), record, "message", room_channel(room)
+        )
 
     async def send_private(self, sender: str, to: str, text: str) -> Record:
         """Store and deliver a private message to every connection of both users.
@@ -222,16 +222,32 @@ class ChatService:
         conversation's history.
         """
         record = {"from": sender, "to": to, "text": text}
-        message = await self.history.append(conversation_key(sender, to), record)
-        await self.delivery.emit(
-            "private_message", message, to=[user_channel(to), user_channel(sender)]
-        )
+        recipients = [user_channel(to), user_channel(sender)]
+        key = conversation_key(sender, to)
+        message = await self._store_and_deliver(key, record, "private_message", recipients)
         try:
             await self.directory.touch(sender, to, message["ts"])
         except Exception:
             # Stored and delivered already: a stale directory entry is mended by
             # the next message, while failing here would invite a duplicate resend.
             log.warning("could not index the conversation of a private message", exc_info=True)
+        return message
+
+    async def _store_and_deliver(
+        self, key: str, record: Record, event: str, to: str | list[str]
+    ) -> Record:
+        """Store ``record`` in conversation ``key`` and deliver it as ``event`` to ``to``.
+
+        Every connection must receive one conversation's messages in id order.
+        Across processes the store publishes each message in the same atomic
+        step that gives it its id, and every process (this one too) delivers
+        in the order the bus hands them out. In one process the memory store
+        takes the id and the emit follows without a suspension point between.
+        """
+        publication = self.delivery.publication(event, to)
+        message = await self.history.append(key, record, publication)
+        if publication is None:
+            await self.delivery.emit(event, message, to=to)
         return message
 
     async def announce(self, sender: str, text: str) -> Record:

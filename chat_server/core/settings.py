@@ -45,6 +45,10 @@ class Settings:
     presence_ttl: float = 45.0
     #: Processes serving ``port`` together, linked by Redis (``--workers``).
     workers: int = 1
+    #: Connections of this process's Redis pool; a burst beyond waits for one.
+    redis_pool_size: int = 64
+    #: Seconds a Redis call waits for a free connection before it fails.
+    redis_pool_wait: float = 5.0
     #: Speed-ups switched off (names from ``SPEEDUPS``), so that the benchmark
     #: can measure what each buys; each falls back to the same behaviour, slower.
     speedups_off: frozenset[str] = field(default_factory=frozenset)

@@ -11,10 +11,11 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from chat_server.core.errors import ChatError
+from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.ratelimit import retry_after_header
 from chat_server.edges import schemas
 from chat_server.edges.keys import API_LIMITER, METRICS, SERVICE, SETTINGS
+from chat_server.stores.redis import outcome_of
 
 __all__ = ["json_errors", "routes"]
 
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 65536
 #: Where python-socketio serves Engine.IO (its default, which the app keeps).
 ENGINEIO_PATH = "/socket.io/"
-UNAVAILABLE = ChatError("unavailable", "Storage is unreachable; try again shortly.")
 routes = web.RouteTableDef()
 
 
@@ -114,7 +114,8 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return error_response(400, exc)
     except RedisError as exc:
         log.warning("%s %s: Redis failed (%s)", request.method, request.path, exc)
-        return error_response(503, UNAVAILABLE)
+        outcome = outcome_of(exc) if request.method == "POST" else None
+        return error_response(503, unavailable(outcome))
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise

@@ -10,10 +10,11 @@ import socketio
 from redis.exceptions import RedisError
 
 from chat_server.core.auth import AuthError, authenticate
-from chat_server.core.errors import ChatError
+from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
 from chat_server.core.service import ChatService
 from chat_server.edges import schemas
+from chat_server.stores.redis import outcome_of
 from chat_server.transport.server import ChatSocketServer
 
 __all__ = ["SocketHandlers", "register_handlers"]
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 Reply = dict[str, Any]
+#: Events that store something new; their ``unavailable`` answers say ``outcome``.
+SENDS = frozenset({"message", "private_message"})
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[Reply]]
 
 
@@ -100,9 +103,7 @@ class SocketHandlers:
             return exc.to_reply()
         except RedisError as exc:
             log.warning("event %s: Redis failed (%s)", event, exc)
-            return ChatError(
-                "unavailable", "Storage is unreachable; try again shortly."
-            ).to_reply()
+            return unavailable(outcome_of(exc) if event in SENDS else None).to_reply()
         except Exception:
             log.exception("event %s failed", event)
             return ChatError("internal", "The server could not handle this event.").to_reply()

@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chat_server.core.ids import format_id, parse_id
-from chat_server.core.ports import History, Page, Record
+from chat_server.core.ports import History, Page, Publication, Record
 
 __all__ = ["History", "MemoryHistory", "Page", "RedisHistory"]
 
@@ -51,7 +51,11 @@ class MemoryHistory:
         self._seq += 1
         return format_id(self._last_ms, self._seq)
 
-    async def append(self, key: str, record: Record) -> Record:
+    async def append(
+        self, key: str, record: Record, publication: Publication | None = None
+    ) -> Record:
+        if publication is not None:
+            raise NotImplementedError("the memory store has no bus to publish on")
         conv = self._conversations.setdefault(key, _Conversation())
         message_id = self._next_id()
         conv.ids.append(message_id)
@@ -89,7 +93,10 @@ class MemoryHistory:
 
 # Runs atomically in Redis: takes the id from Redis's clock and a counter shared
 # by all conversations, remembers the newest id that the cap trims away (so
-# ``after`` can tell whether anything was lost), then appends.
+# ``after`` can tell whether anything was lost), appends, and (given a channel)
+# publishes the message framed by ARGV[4] and ARGV[5]. Redis runs scripts one
+# at a time, so publications leave in id order and every subscriber hears them
+# so: that is what keeps each conversation in id order on every process.
 _APPEND_SCRIPT = """
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -107,6 +114,12 @@ if len >= cap then
 end
 local id = string.format('%d-%d', ms, seq)
 redis.call('XADD', KEYS[1], 'MAXLEN', cap, id, 'd', ARGV[2])
+if ARGV[3] ~= '' then
+  local wire = string.format('%015d-%016d', ms, seq)
+  local body = string.sub(ARGV[2], 2, -2)
+  local message = '{"id":"' .. wire .. '",' .. body .. ',"ts":' .. string.format('%d', ms) .. '}'
+  redis.call('PUBLISH', ARGV[3], ARGV[4] .. message .. ARGV[5])
+end
 return id
 """
 
@@ -139,11 +152,16 @@ class RedisHistory:
     def _keys(self, key: str) -> tuple[str, str]:
         return f"{self.prefix}h:{key}", f"{self.prefix}trimmed:{key}"
 
-    async def append(self, key: str, record: Record) -> Record:
+    async def append(
+        self, key: str, record: Record, publication: Publication | None = None
+    ) -> Record:
         stream, trimmed = self._keys(key)
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        frame = ("", "", "")
+        if publication is not None:
+            frame = (publication.channel, publication.head, publication.tail)
         raw_id = await self._append(
-            keys=[stream, trimmed, f"{self.prefix}seq"], args=[self.size, data]
+            keys=[stream, trimmed, f"{self.prefix}seq"], args=[self.size, data, *frame]
         )
         return _stamped(_wire_id(raw_id), record)
 

@@ -12,16 +12,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from chat_server.core.metrics import Metrics
 
-__all__ = ["COMMAND_TIMEOUT", "GuardedRedis", "RedisHealth", "client_options"]
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "GuardedRedis",
+    "RedisHealth",
+    "RedisNotSent",
+    "WaitingPool",
+    "client_options",
+    "outcome_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +110,49 @@ class RedisHealth:
             await self._client.aclose()
 
 
+class RedisNotSent(RedisConnectionError):
+    """A command that never left this process: Redis is known to be down, or no
+    connection could be had in time."""
+
+
+def outcome_of(exc: RedisError) -> str:
+    """Whether a failed write may have happened: ``none`` or ``unknown``.
+
+    Only a command that never left this process certainly did nothing; one
+    that timed out or lost its connection may have run in Redis.
+    """
+    return "none" if isinstance(exc, RedisNotSent) else "unknown"
+
+
+class WaitingPool(aioredis.BlockingConnectionPool):
+    """A connection pool where a burst of calls queues for a connection instead of failing.
+
+    :param max_connections: connections at most (``CHAT_REDIS_POOL_SIZE``).
+    :param timeout: seconds a call waits for one (``CHAT_REDIS_POOL_WAIT``);
+        past it the call fails with ``RedisNotSent``.
+    :param metrics: each wait lands in ``chat_redis_pool_wait_seconds``.
+
+    redis-py's default pool refuses the 101st concurrent call ("Too many
+    connections"), which turned a reconnect wave into ``unavailable``
+    answers while Redis itself was healthy.
+    """
+
+    def __init__(self, *, metrics: Metrics | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metrics = metrics
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        except RedisConnectionError as exc:
+            # Waited out the pool or failed to connect: nothing was sent.
+            raise RedisNotSent(str(exc)) from exc
+        finally:
+            if self.metrics is not None:
+                self.metrics.redis_pool_wait.observe(time.perf_counter() - started)
+
+
 class GuardedRedis(aioredis.Redis):
     """A Redis client that fails at once while its ``health`` says Redis is down.
 
@@ -113,6 +166,6 @@ class GuardedRedis(aioredis.Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         health = self.health
         if health is not None and not health.up:
-            raise RedisConnectionError("Redis is unreachable (its last health check failed)")
+            raise RedisNotSent("Redis is unreachable (its last health check failed)")
         # redis-py leaves execute_command unannotated.
         return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated

@@ -33,6 +33,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chat_server.core.metrics import Metrics
+from chat_server.core.ports import Publication
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 
@@ -47,6 +48,8 @@ MAX_BACKOFF = 2.0
 FIRST_BACKOFF = 0.05
 #: Senders whose last sequence number is remembered (processes come and go).
 MAX_SENDERS = 1024
+#: Where the stored message goes in a publication's envelope.
+_SLOT = "\u0000message\u0000"
 
 
 class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # untyped base (python-socketio)
@@ -168,6 +171,26 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
+
+    def publication(self, event: str, to: str | list[str]) -> Publication:
+        """How the history store publishes ``event`` for ``to`` as it stores it.
+
+        The message python-socketio would publish, with the stored message in
+        its ``data`` and no ``host_id``: every process, the sender's own
+        included, delivers it when it hears it, in the order Redis sent it.
+        """
+        envelope = {
+            "method": "emit",
+            "event": event,
+            "data": [_SLOT],
+            "binary": False,
+            "namespace": "/",
+            "room": to,
+            "skip_sid": None,
+            "callback": None,
+        }
+        head, _, tail = self.json.dumps(envelope).partition(self.json.dumps(_SLOT))
+        return Publication(self.channel, head, tail)
 
     # -- listening ----------------------------------------------------------------
 

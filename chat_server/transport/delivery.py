@@ -6,6 +6,9 @@ from typing import Any
 
 import socketio
 
+from chat_server.core.ports import Publication
+from chat_server.transport.bus import ResilientRedisManager
+
 __all__ = ["SocketDelivery"]
 
 
@@ -30,3 +33,9 @@ class SocketDelivery:
         skip_sid: str | None = None,
     ) -> None:
         await self.sio.emit(event, data, to=to, skip_sid=skip_sid)
+
+    def publication(self, event: str, to: str | list[str]) -> Publication | None:
+        manager = self.sio.manager
+        if isinstance(manager, ResilientRedisManager):
+            return manager.publication(event, to)
+        return None
