@@ -3,9 +3,10 @@
 import { ChatError, openSocket, request } from "./js/connection.js";
 import { $ } from "./js/dom.js";
 import {
-  Conversation, DM, NEWS, PAGE_SIZE, ROOM, byName, compareIds, conversationKey, isMessage,
-  mentions, peerOf, textLength,
+  Conversation, DM, NEWS, PAGE_SIZE, ROOM, compareIds, conversationKey, isMessage, mentions, peerOf,
+  textLength,
 } from "./js/state.js";
+import { activeConversation, ensureConversation, markRead, roomFor, sidebarOrder, store } from "./js/store.js";
 import { ChatView } from "./js/view.js";
 
 const DEFAULT_ROOM = "lobby";
@@ -18,27 +19,6 @@ const DISCOVER_LIMIT = 50; // private conversations asked for on each (re)connec
 const MAX_CLOSED = 200; // closed private conversations remembered per user
 const NEWS_KEY = conversationKey(NEWS, "announcements");
 const STORAGE = "chat.v1";
-
-const store = {
-  me: null,
-  auth: null,
-  socket: null,
-  signedIn: false,
-  conversations: new Map(),
-  activeKey: null,
-  connection: "idle", // idle | connecting | syncing | online | reconnecting
-  reconnectAttempt: 0,
-  lastCatchUp: null, // messages filled in by the last reconnect, for the banner
-  syncGeneration: 0,
-  outbox: [],
-  sendChain: Promise.resolve(),
-  banner: null,
-  lastTypingSent: new Map(),
-  typingTimer: null,
-  joining: new Map(), // rooms joined from the form, waiting for the server's answer
-  closedPrivates: new Map(), // peer -> newest message id known when its conversation was closed
-  partnerLast: new Map(), // peer -> id of the newest message `conversations` reported
-};
 
 const view = new ChatView(store, {
   open: (key) => openConversation(key),
@@ -101,46 +81,12 @@ function restoreProfile() {
 
 // -- conversations -------------------------------------------------------------------
 
-function ensureConversation(kind, name) {
-  const key = conversationKey(kind, name);
-  let conv = store.conversations.get(key);
-  if (!conv) {
-    conv = new Conversation(kind, name);
-    store.conversations.set(key, conv);
-    if (kind === DM) store.closedPrivates.delete(name);
-  }
-  return conv;
-}
-
-/**
- * The room a live event belongs to, including one whose join is still in
- * flight: the server may deliver a message to the room before it acks the
- * join, and that message is not necessarily in the join's history.
- */
-function roomFor(name) {
-  const key = conversationKey(ROOM, name);
-  return store.conversations.get(key) ?? store.joining.get(key) ?? null;
-}
-
-function active() {
-  return store.conversations.get(store.activeKey) ?? null;
-}
-
-function sidebarOrder() {
-  const all = [...store.conversations.values()];
-  return [
-    ...all.filter((c) => c.kind === ROOM).sort(byName),
-    ...all.filter((c) => c.kind === DM).sort(byName),
-    ...all.filter((c) => c.kind === NEWS),
-  ];
-}
-
 function openConversation(key, { focus = true } = {}) {
   const conv = store.conversations.get(key);
   if (!conv) return;
   if (store.activeKey !== key) {
     view.saveScroll();
-    const previous = active();
+    const previous = activeConversation();
     if (previous) previous.dividerId = null;
     store.activeKey = key;
     conv.dividerId = conv.firstUnreadId;
@@ -151,12 +97,6 @@ function openConversation(key, { focus = true } = {}) {
   if (conv.kind === DM && !conv.synced && store.socket?.connected) refillPrivate(conv, store.syncGeneration);
   saveProfile();
   if (focus && conv.kind !== NEWS) $("message-input").focus();
-}
-
-function markRead(conv) {
-  conv.unread = 0;
-  conv.mentions = 0;
-  conv.firstUnreadId = null;
 }
 
 function startPrivate(user) {
@@ -285,7 +225,7 @@ function onSignedIn(user) {
   if (store.auth.username) writeJSON(localStorage, "last-username", store.auth.username);
   restoreProfile();
   view.showChat();
-  const conv = active();
+  const conv = activeConversation();
   if (conv) conv.dividerId = null;
   if (!matchMedia("(max-width: 760px)").matches) $("message-input").focus();
 }
@@ -687,7 +627,7 @@ function fillViewport(conv) {
 let outboxSeq = 0;
 
 function send(text) {
-  const conv = active();
+  const conv = activeConversation();
   if (!conv || conv.kind === NEWS) return false;
   const trimmed = text.trim();
   if (!trimmed) return false;
@@ -795,7 +735,7 @@ async function deliver(item) {
  * indicator alive without flooding the server.
  */
 function sendTyping() {
-  const conv = active();
+  const conv = activeConversation();
   const socket = store.socket;
   if (!conv || conv.kind !== ROOM || !conv.synced || !socket?.connected) return;
   const wait = TYPING_EVERY_MS - (Date.now() - (store.lastTypingSent.get(conv.key) ?? 0));
@@ -805,7 +745,7 @@ function sendTyping() {
   } else if (!store.typingTimer) {
     store.typingTimer = setTimeout(() => {
       store.typingTimer = null;
-      if (active() === conv && $("message-input").value.trim()) sendTyping();
+      if (activeConversation() === conv && $("message-input").value.trim()) sendTyping();
     }, wait);
   }
 }
@@ -912,12 +852,12 @@ function wireChat() {
   });
 
   timeline.addEventListener("scroll", () => {
-    const conv = active();
+    const conv = activeConversation();
     if (view.isNearBottom()) $("jump-latest").hidden = true;
     if (conv && view.isNearTop()) loadOlder(conv);
   }, { passive: true });
 
-  $("load-older").addEventListener("click", () => loadOlder(active()));
+  $("load-older").addEventListener("click", () => loadOlder(activeConversation()));
   $("jump-latest").addEventListener("click", () => {
     view.scrollToBottom();
     input.focus();
@@ -930,12 +870,12 @@ function wireChat() {
   });
 
   $("leave-button").addEventListener("click", () => {
-    const conv = active();
+    const conv = activeConversation();
     if (conv) closeConversation(conv.key);
   });
 
   $("conv-notice-close").addEventListener("click", () => {
-    const conv = active();
+    const conv = activeConversation();
     if (conv) conv.notice = null;
     view.renderHeader();
   });
@@ -985,7 +925,7 @@ function wireChat() {
   });
 
   document.addEventListener("visibilitychange", () => {
-    const conv = active();
+    const conv = activeConversation();
     if (!document.hidden && conv && conv.unread) {
       markRead(conv);
       view.renderSidebar();
