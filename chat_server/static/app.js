@@ -7,7 +7,7 @@ import {
   textLength,
 } from "./js/state.js";
 import { activeConversation, ensureConversation, markRead, roomFor, sidebarOrder, store } from "./js/store.js";
-import { ChatView } from "./js/view.js";
+import * as view from "./js/view/index.js";
 
 const DEFAULT_ROOM = "lobby";
 const MAX_TEXT = 2000;
@@ -20,7 +20,7 @@ const MAX_CLOSED = 200; // closed private conversations remembered per user
 const NEWS_KEY = conversationKey(NEWS, "announcements");
 const STORAGE = "chat.v1";
 
-const view = new ChatView(store, {
+view.provideActions({
   open: (key) => openConversation(key),
   close: (key) => closeConversation(key),
   startPrivate: (user) => startPrivate(user),
@@ -846,8 +846,7 @@ function wireChat() {
   input.addEventListener("input", () => {
     view.autosizeComposer();
     const length = textLength(input.value);
-    view.setCount(length > MAX_TEXT - 200 ? `${length} / ${MAX_TEXT}` : "");
-    $("composer-count").classList.toggle("over", length > MAX_TEXT);
+    view.setCount(length > MAX_TEXT - 200 ? `${length} / ${MAX_TEXT}` : "", { over: length > MAX_TEXT });
     if (input.value.trim()) sendTyping();
   });
 
