@@ -15,10 +15,7 @@ export const store = {
   lastCatchUp: null, // messages filled in by the last reconnect, for the banner
   syncGeneration: 0, // bumped by every new connection or sync, so stale answers are dropped
   outbox: [],
-  sendChain: Promise.resolve(),
   banner: null,
-  lastTypingSent: new Map(),
-  typingTimer: null,
   joining: new Map(), // rooms joined from the form, waiting for the server's answer
   closedPrivates: new Map(), // peer -> newest message id known when its conversation was closed
   partnerLast: new Map(), // peer -> id of the newest message `conversations` reported
