@@ -155,6 +155,9 @@ export function mentions(text, user) {
   return new RegExp(`(^|[^A-Za-z0-9_.-])@${escaped}(?![A-Za-z0-9_-]|\\.[A-Za-z0-9_-])`, "i").test(text);
 }
 
+/** The longest message the server accepts, in code points. */
+export const MAX_TEXT = 2000;
+
 /** Length the way the server counts it: Unicode code points, after trimming. */
 export function textLength(text) {
   return [...text.trim()].length;

@@ -1,0 +1,10 @@
+// What the view asks for when a person clicks something it drew. The entry module
+// provides these, so that rendering never imports the modules that change the store.
+
+export const actions = {};
+
+/** `open(key)`, `close(key)`, `startPrivate(user)`, `retry(item)`, `discard(item)`,
+ * `dismissBanner()`, `timelineRendered(conv)`. */
+export function provideActions(impl) {
+  Object.assign(actions, impl);
+}

@@ -1,0 +1,50 @@
+// The message box, its length counter, and the "is typing" line above it.
+
+import { $, el } from "../dom.js";
+import { NEWS, ROOM } from "../state.js";
+import { activeConversation } from "../store.js";
+
+const MAX_COMPOSER_LINES_PX = 180;
+
+export function renderComposer() {
+  const conv = activeConversation();
+  const writable = Boolean(conv) && conv.kind !== NEWS;
+  $("composer").hidden = !writable;
+  if (!writable) return;
+  const label = conv.kind === ROOM ? `Message #${conv.name}` : `Message ${conv.name}`;
+  $("message-label").textContent = label;
+  $("message-input").placeholder = label;
+}
+
+export function autosizeComposer() {
+  const box = $("message-input");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, MAX_COMPOSER_LINES_PX)}px`;
+}
+
+export function setCount(text, { over = false } = {}) {
+  const count = $("composer-count");
+  count.textContent = text;
+  count.classList.toggle("over", over);
+}
+
+export function renderTyping() {
+  const conv = activeConversation();
+  const box = $("typing");
+  const users = conv && conv.kind === ROOM ? conv.typingUsers() : [];
+  if (!users.length) {
+    box.replaceChildren();
+    box.classList.remove("active");
+    return;
+  }
+  let text;
+  if (users.length === 1) text = `${users[0]} is typing`;
+  else if (users.length === 2) text = `${users[0]} and ${users[1]} are typing`;
+  else if (users.length === 3) text = `${users[0]}, ${users[1]} and ${users[2]} are typing`;
+  else text = "Several people are typing";
+  box.replaceChildren(
+    el("span", { className: "dots", attrs: { "aria-hidden": "true" } }, el("span"), el("span"), el("span")),
+    el("span", {}, `${text}…`),
+  );
+  box.classList.add("active");
+}
