@@ -208,6 +208,27 @@ OPTIONS: tuple[_Option, ...] = (
         "processes sharing the port, linked by REDIS_URL, WebSocket only (1)",
     ),
     _Option(
+        "ping_interval",
+        "CHAT_PING_INTERVAL",
+        "--ping-interval",
+        _positive_float,
+        "seconds between heartbeat pings (25)",
+    ),
+    _Option(
+        "ping_timeout",
+        "CHAT_PING_TIMEOUT",
+        "--ping-timeout",
+        _positive_float,
+        "seconds a client has to answer a ping (20)",
+    ),
+    _Option(
+        "connect_timeout",
+        "CHAT_CONNECT_TIMEOUT",
+        "--connect-timeout",
+        _positive_float,
+        "seconds a new connection has to send its Socket.IO CONNECT (45)",
+    ),
+    _Option(
         "redis_pool_size",
         "CHAT_REDIS_POOL_SIZE",
         "--redis-pool-size",

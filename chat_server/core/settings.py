@@ -45,6 +45,12 @@ class Settings:
     presence_ttl: float = 45.0
     #: Processes serving ``port`` together, linked by Redis (``--workers``).
     workers: int = 1
+    #: Seconds between the server's heartbeat pings (Engine.IO ``pingInterval``).
+    ping_interval: float = 25.0
+    #: Seconds a client has to answer a ping before it is closed (``pingTimeout``).
+    ping_timeout: float = 20.0
+    #: Seconds a new connection has to send its Socket.IO CONNECT.
+    connect_timeout: float = 45.0
     #: Connections of this process's Redis pool; a burst beyond waits for one.
     redis_pool_size: int = 64
     #: Seconds a Redis call waits for a free connection before it fails.

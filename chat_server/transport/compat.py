@@ -104,6 +104,13 @@ NAMES: tuple[Private, ...] = (
         "(self, eio_sid, namespace, reason=None)",
     ),
     Private(
+        "socketio.async_server:AsyncServer._handle_eio_connect",
+        "override",
+        "transport/server.py",
+        "no hook sees a new Engine.IO session before its CONNECT (the connect timeout)",
+        "(self, eio_sid, environ)",
+    ),
+    Private(
         "socketio.async_server:AsyncServer._handle_eio_disconnect",
         "override",
         "transport/server.py",

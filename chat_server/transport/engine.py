@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import engineio
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 GOODBYE_GRACE = 1.0
 #: Seconds between two sweeps for connections whose TCP buffer outgrew the cap.
 SWEEP_INTERVAL = 1.0
+#: HTTP methods of the Engine.IO endpoint (OPTIONS for CORS preflight).
+_METHODS = frozenset({"GET", "POST", "OPTIONS"})
 #: Packets one long-polling POST may carry (python-engineio's own cap).
 MAX_POLLING_PACKETS = 16
 #: Socket.IO DISCONNECT for the default namespace, inside an Engine.IO MESSAGE:
@@ -46,14 +49,29 @@ MAX_POLLING_PACKETS = 16
 _GOODBYE = "1"
 
 
-def _ping(socket: Any) -> None:
-    """What python-engineio's ``_send_ping`` does once its sleep is over."""
+def _ping(server: GuardedEngineServer, socket: Any) -> None:
+    """What python-engineio's ``_send_ping`` does once its sleep is over.
+
+    Then, unlike python-engineio, it starts the ``pingTimeout`` clock: a client
+    whose PONG has not come back by then is closed at that deadline, on every
+    transport (python-engineio notices only when something is next sent).
+    """
     socket.chat_ping_task = None
     if not socket.closing and not socket.closed:
         socket.last_ping = time.time()
         # AsyncSocket.send would first check the ping timeout, which cannot
         # have passed with last_ping just set; the queue is unbounded.
         socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))
+        loop = asyncio.get_running_loop()
+        socket.chat_ping_task = loop.call_later(server.ping_timeout, _pong_overdue, server, socket)
+
+
+def _pong_overdue(server: GuardedEngineServer, socket: Any) -> None:
+    socket.chat_ping_task = None
+    # A PONG sets last_ping to None (and schedules the next ping).
+    if socket.last_ping is not None and not socket.closed:
+        expired = server.drop(socket.sid, "ping_timeout", reason=server.reason.PING_TIMEOUT)
+        server.spawn(expired)
 
 
 class _Body:
@@ -86,6 +104,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         self._delivered = {
             kind: metrics.messages_delivered.labels(kind) for kind in DELIVERED_KINDS
         }
+        self._tasks: set[asyncio.Task[None]] = set()
         # A copy: the driver table is shared by every server of the process.
         self._async = {
             **self._async,
@@ -98,10 +117,19 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             # python-engineio's ping is a task sleeping 25 s for every
             # connection; a timer does the same wait for a fraction of the memory.
             socket = target.__self__
-            handle = asyncio.get_running_loop().call_later(self.ping_interval, _ping, socket)
+            previous = getattr(socket, "chat_ping_task", None)
+            if previous is not None:
+                previous.cancel()  # the pong deadline of the ping just answered
+            handle = asyncio.get_running_loop().call_later(self.ping_interval, _ping, self, socket)
             socket.chat_ping_task = handle
             return handle
         return super().start_background_task(target, *args, **kwargs)
+
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        """Run ``job`` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def forget(self, sid: str) -> None:
         """Release what a closed connection still holds (its pending ping)."""
@@ -124,7 +152,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
     def _overflowed(self, queue: SendQueue) -> None:
         for sid, socket in self.sockets.items():
             if socket.queue is queue:
-                asyncio.get_running_loop().create_task(self.drop(sid, "slow_consumer"))
+                self.spawn(self.drop(sid, "slow_consumer"))
                 return
 
     def held_bytes(self, socket: Any) -> int:
@@ -156,18 +184,21 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         log.info("closing connection sid=%s: refused input (%s)", sid, reason)
         await self.drop(sid, reason, goodbye=reason != "too_large")
 
-    async def drop(self, sid: str, reason: str, *, goodbye: bool = False) -> None:
+    async def drop(self, sid: str, why: str, *, goodbye: bool = False, reason: Any = None) -> None:
         """Close connection ``sid`` now, running the chat's disconnect handling.
 
-        With ``goodbye`` the client first gets a Socket.IO DISCONNECT, which
-        tells well-behaved clients not to reconnect; without it the TCP
-        connection is cut at once and clients reconnect by themselves.
+        ``why`` labels ``chat_disconnects_total``; ``reason`` is the close
+        reason python-socketio hands the disconnect handler (a transport
+        error unless given). With ``goodbye`` the client first gets a
+        Socket.IO DISCONNECT, which tells well-behaved clients not to
+        reconnect; without it the TCP connection is cut at once and clients
+        reconnect by themselves.
         """
         socket = self.sockets.get(sid)
         if socket is None or socket.closed or socket.closing:
             return
-        self.metrics.disconnects.labels(reason).inc()
-        if reason == "slow_consumer":
+        self.metrics.disconnects.labels(why).inc()
+        if why == "slow_consumer":
             log.warning("dropping connection sid=%s: slow consumer", sid)
         queue = socket.queue
         transport = getattr(socket, "chat_transport", None)
@@ -175,7 +206,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             queue.discard()
             if goodbye:
                 queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, _GOODBYE))
-        await socket.close(wait=False, abort=True, reason=self.reason.TRANSPORT_ERROR)
+        await socket.close(wait=False, abort=True, reason=reason or self.reason.TRANSPORT_ERROR)
         if isinstance(queue, SendQueue):
             queue.force_put(None)  # ends the writer task or a pending long-poll
         self.sockets.pop(sid, None)
@@ -185,24 +216,44 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             else:
                 transport.abort()
 
-    async def drop_all(self, reason: str) -> int:
+    async def drop_all(self, why: str) -> int:
         """Cut every connection (clients reconnect by themselves); returns how many."""
         sids = [sid for sid, socket in self.sockets.items() if not socket.closed]
         for sid in sids:
-            await self.drop(sid, reason)
+            await self.drop(sid, why)
         return len(sids)
 
     # -- incoming ------------------------------------------------------------------
 
     async def handle_request(self, request: web.Request) -> web.StreamResponse:
-        if self.draining and "sid" not in request.query:
-            return web.Response(
-                status=503,
-                text="This server is restarting; connect again shortly.",
-                headers={"Retry-After": "1"},
-            )
+        query = request.query
+        if request.method not in _METHODS:
+            # python-engineio answers 405; Engine.IO v4 says 400.
+            return web.Response(status=400, text="Unsupported request method.")
+        if "sid" not in query:
+            if self.draining:
+                return web.Response(
+                    status=503,
+                    text="This server is restarting; connect again shortly.",
+                    headers={"Retry-After": "1"},
+                )
+            if request.method == "GET" and "transport" not in query:
+                # python-engineio would assume polling; the protocol says 400.
+                return web.Response(status=400, text="The transport query parameter is missing.")
         response: web.StreamResponse = await super().handle_request(request)
+        if request.method == "POST" and "sid" in query:
+            await self._after_post(query["sid"])
         return response
+
+    async def _after_post(self, sid: str) -> None:
+        """End a long-polling session whose client just sent CLOSE."""
+        socket = self.sockets.get(sid)
+        if socket is not None and socket.closed and not socket.upgraded:
+            # python-engineio marks it closed but leaves its pending GET
+            # waiting out the heartbeat; the protocol wants it answered now.
+            socket.queue.force_put(eio_packet.Packet(eio_packet.NOOP))
+            socket.queue.force_put(None)
+            self.sockets.pop(sid, None)
 
     async def _translate_request(self, request: web.Request) -> dict[str, Any]:
         environ: dict[str, Any] = eio_aiohttp.translate_request(request)

@@ -17,6 +17,7 @@ Every private name of python-socketio used here is listed in ``compat.py``.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ __all__ = ["ChatSocketServer"]
 
 log = logging.getLogger(__name__)
 
+NAMESPACE = "/"
 _RATE_LIMITED_MESSAGE = "Too many events; wait retry_after seconds before sending again."
 
 
@@ -46,6 +48,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         dropped as a slow consumer (see ``transport.GuardedEngineServer``).
     :param metrics: where events, refusals and rate-limit hits are counted.
     :param direct_fanout: write broadcasts straight to idle WebSockets (fanout.py).
+    :param connect_timeout: seconds a connection may take to send its CONNECT.
     :param kwargs: python-socketio's and python-engineio's own options.
     """
 
@@ -63,11 +66,14 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         send_queue_bytes: int,
         metrics: Metrics,
         direct_fanout: bool = True,
+        connect_timeout: float = 45.0,
         **kwargs: Any,
     ) -> None:
         # Set before the base constructor, which builds the Engine.IO server.
         self.metrics = metrics
         self.direct_fanout = direct_fanout
+        self.connect_timeout = connect_timeout
+        self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
         self._send_queue_bytes = send_queue_bytes
         self._rate = (rate_burst, rate_per_second)
         self._limiters: dict[str, ConnectionLimiter] = {}
@@ -103,7 +109,13 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         if kind == sio_packet.CONNECT:
             await self._connect_packet(eio_sid, pkt)
             return
-        if kind not in (sio_packet.EVENT, sio_packet.ACK):
+        if kind not in (sio_packet.EVENT, sio_packet.ACK) or not _valid_payload(pkt):
+            # Socket.IO v5: an EVENT's payload is a non-empty array, an ACK's an
+            # array; a server MUST close the connection on anything else.
+            await self.eio.refuse(eio_sid, "malformed")
+            return
+        if self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or NAMESPACE) is None:
+            # An EVENT or ACK before CONNECT on its namespace: a protocol error.
             await self.eio.refuse(eio_sid, "malformed")
             return
         if not await self._within_rate(eio_sid, pkt):
@@ -122,10 +134,19 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
             return
         # The handshake every client makes is free; knocking on namespaces
         # that do not exist (each answered with an error) is not.
-        if namespace != "/" and not await self._within_rate(eio_sid, pkt):
+        if namespace != NAMESPACE and not await self._within_rate(eio_sid, pkt):
+            return
+        if namespace != NAMESPACE:
+            # python-socketio answers with a bare string; protocol v5 (and the
+            # official clients, which read error.message) want an object.
+            error = {"message": "Invalid namespace"}
+            await self._send_packet(
+                eio_sid, self.packet_class(sio_packet.CONNECT_ERROR, error, namespace=namespace)
+            )
             return
         await self._handle_connect(eio_sid, pkt.namespace, pkt.data)
-        if namespace == "/" and self.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+        if self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is not None:
+            self._cancel_connect_deadline(eio_sid)
             # python-engineio's copy of the handshake request as a WSGI
             # environ (about 1 KiB) is kept for the connection's lifetime, by
             # python-socketio and by the frames serving a WebSocket; once
@@ -183,7 +204,36 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         if sid is not None and self.manager.is_connected(sid, namespace) and self.on_connected:
             await self.on_connected(sid)
 
+    async def _handle_eio_connect(self, eio_sid: str, environ: Any) -> Any:
+        accepted = await super()._handle_eio_connect(eio_sid, environ)
+        # Socket.IO's connectTimeout: an Engine.IO session that never joins
+        # the namespace would otherwise hold its memory until the heartbeat ends it.
+        loop = asyncio.get_running_loop()
+        self._connect_deadlines[eio_sid] = loop.call_later(
+            self.connect_timeout, self._connect_expired, eio_sid
+        )
+        return accepted
+
+    def _connect_expired(self, eio_sid: str) -> None:
+        self._connect_deadlines.pop(eio_sid, None)
+        if self.manager.sid_from_eio_sid(eio_sid, NAMESPACE) is None:
+            self.eio.spawn(self.eio.drop(eio_sid, "connect_timeout"))
+
+    def _cancel_connect_deadline(self, eio_sid: str) -> None:
+        handle = self._connect_deadlines.pop(eio_sid, None)
+        if handle is not None:
+            handle.cancel()
+
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
+        self._cancel_connect_deadline(eio_sid)
         self._limiters.pop(eio_sid, None)
         self.eio.forget(eio_sid)
         await super()._handle_eio_disconnect(eio_sid, reason)
+
+
+def _valid_payload(pkt: Any) -> bool:
+    """Whether an EVENT's payload is a non-empty array, or an ACK's an array."""
+    data = pkt.data
+    if pkt.packet_type == sio_packet.EVENT:
+        return isinstance(data, list) and bool(data)
+    return isinstance(data, list)

@@ -164,6 +164,10 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
             break
         except Exception:
             server.logger.exception("Unknown receive error")
+        if socket.closed:
+            # The client sent CLOSE (python-engineio would keep reading until
+            # the heartbeat gave up, holding the connection 45 s longer).
+            break
     await queue.put(None)  # unlock the writer task so it can exit
     await writer_task
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
