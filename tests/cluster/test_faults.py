@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import API_KEY, Connect, StartProcesses
 from tests.support.chat import unique
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import wait_for
 from tests.support.process import ServerProcess
 from tests.support.redis import RedisServer, redis_binary
+from tests.support.settings import API_KEY
 
 pytestmark = pytest.mark.redis
 

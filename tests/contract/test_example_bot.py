@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chat_server.config import Settings
-from tests.conftest import API_KEY, Connect, StartServer
+from tests.support.fixtures import Connect, StartServer
 from tests.support.ports import free_port
 from tests.support.process import REPO_ROOT
+from tests.support.settings import API_KEY
 
 BOT = REPO_ROOT / "examples" / "bot.py"
 
