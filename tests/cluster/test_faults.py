@@ -234,7 +234,7 @@ async def test_a_subscription_killed_by_redis_is_made_again(
     await bob.next("message")
     client = aioredis.Redis.from_url(fresh_redis.url)
     try:
-        killed = await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        killed = await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     finally:
         await client.aclose()
     assert killed >= 2

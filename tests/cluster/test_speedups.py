@@ -24,8 +24,9 @@ async def test_room_messages_cross_processes_in_id_order_with_the_speedup_off(
 ) -> None:
     first, second = await server_processes(2, env={"CHAT_SPEEDUPS_OFF": off})
     room = unique("room")
-    on_first, on_second = await connect(first.url, unique("a")), await connect(
-        second.url, unique("b")
+    on_first, on_second = (
+        await connect(first.url, unique("a")),
+        await connect(second.url, unique("b")),
     )
     await join(on_first, room)
     await join(on_second, room)

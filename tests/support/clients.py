@@ -15,7 +15,7 @@ __all__ = ["NO_PAYLOAD", "ChatClient", "ConnectRefused", "close_bounded"]
 NO_PAYLOAD: Any = object()
 
 
-class ConnectRefused(socketio.exceptions.ConnectionError):
+class ConnectRefused(socketio.exceptions.ConnectionError):  # type: ignore[misc]  # untyped base (python-socketio)
     """The server refused the connection with a ``connect_error``.
 
     ``message`` and ``data`` are the server's; ``code`` is ``data["code"]``
