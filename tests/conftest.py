@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -13,11 +12,11 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from chat_server.config import Settings
-from tests.support.clients import ChatClient
+from tests.support.clients import ChatClient, close_bounded
+from tests.support.fixtures import Connect, MakeSettings, StartProcesses, StartServer
 from tests.support.process import ServerProcess
-from tests.support.redis import RedisServer, redis_binary
-
-API_KEY = "test-key"
+from tests.support.redis import RedisServer, require_redis_binary
+from tests.support.settings import API_KEY, chat_settings
 
 #: Fixtures that need a redis-server binary; tests using them get the ``redis`` mark.
 REDIS_FIXTURES = {"redis_server", "redis_url", "fresh_redis", "server_processes"}
@@ -29,42 +28,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.redis)
 
 
-def require_redis_binary() -> None:
-    if redis_binary() is not None:
-        return
-    reason = "redis-server is not on PATH; install it (apt-get install redis-server)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}: required under CI=true", pytrace=False)
-    pytest.skip(reason)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: waits out a real timeout (tens of seconds)")
 
 
 # -- settings and in-process servers ------------------------------------------------
 
 
-def chat_settings(**overrides: Any) -> Settings:
-    """``Settings`` for tests: rate limits out of the way and a known API key."""
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "api_key": API_KEY,
-        "rate_burst": 10_000,
-        "rate_per_second": 10_000.0,
-        "api_rate_per_second": 10_000.0,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: waits out a real timeout (tens of seconds)")
-
-
 @pytest.fixture
-def make_settings() -> Callable[..., Settings]:
+def make_settings() -> MakeSettings:
     """``make_settings(**overrides) -> Settings`` with test-friendly defaults."""
     return chat_settings
-
-
-StartServer = Callable[[Settings], Awaitable[str]]
 
 
 @pytest.fixture
@@ -87,8 +61,6 @@ async def chat_url(start_server: StartServer) -> str:
 
 # -- clients --------------------------------------------------------------------------
 
-Connect = Callable[..., Awaitable[ChatClient]]
-
 
 @pytest.fixture
 async def connect() -> AsyncIterator[Connect]:
@@ -110,14 +82,6 @@ async def connect() -> AsyncIterator[Connect]:
 
     yield open_client
     await asyncio.gather(*(close_bounded(c) for c in clients), return_exceptions=True)
-
-
-async def close_bounded(client: ChatClient, timeout: float = 10) -> None:  # noqa: ASYNC109
-    """Close ``client``; a close that hangs (engineio waiting on a dead peer) is aborted."""
-    try:
-        await asyncio.wait_for(client.close(), timeout)
-    except TimeoutError:
-        await client.sio.eio.disconnect(abort=True)
 
 
 @pytest.fixture
@@ -169,7 +133,7 @@ def fresh_redis() -> Iterator[RedisServer]:
 @pytest.fixture(
     params=["memory", pytest.param("redis", marks=pytest.mark.redis)],
 )
-def backend_settings(request: pytest.FixtureRequest) -> Callable[..., Settings]:
+def backend_settings(request: pytest.FixtureRequest) -> MakeSettings:
     """``backend_settings(**overrides) -> Settings``, once per store: in memory, then Redis.
 
     Tests using it run twice, so the in-process and the Redis-backed
@@ -183,9 +147,6 @@ def backend_settings(request: pytest.FixtureRequest) -> Callable[..., Settings]:
         return chat_settings(**{**extra, **overrides})
 
     return build
-
-
-StartProcesses = Callable[..., Awaitable[list[ServerProcess]]]
 
 
 @pytest.fixture

@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.chat_page import ChatPage
+from tests.support.browser import DESKTOP, FAILED, OpenPage
+from tests.support.chat_page import ChatPage
 from tests.support.process import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,8 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
 
 
 def _missing() -> str | None:
@@ -35,10 +34,6 @@ def _missing() -> str | None:
     if not os.access(CHROMIUM, os.X_OK):
         return f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded"
     return None
-
-
-#: Set on a test item once its call phase has run: did it fail?
-FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -73,9 +68,6 @@ def screenshot_dir(request: pytest.FixtureRequest) -> Path:
     """``artifacts/screenshots/`` (git ignores ``/artifacts/``)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
-
-
-OpenPage = Callable[..., Awaitable[ChatPage]]
 
 
 @pytest.fixture

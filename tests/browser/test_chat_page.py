@@ -6,25 +6,20 @@ Signing in, history, unread counts, keyboard use, a phone-sized screen, reloads.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import aiohttp
 import pytest
 
 from chat_server.config import Settings
-from tests.browser.conftest import PHONE, OpenPage
+from tests.support.browser import PHONE, OpenPage, expect
 from tests.support.chat import make_token
 from tests.support.clients import ConnectRefused
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the browser fixture skips (or fails under CI) with the reason
-    expect = None
+from tests.support.fixtures import Connect, StartServer
 
 pytestmark = pytest.mark.browser
 
 SECRET = "browser-test-secret-of-at-least-32-bytes"
-StartServer = Callable[[Settings], Awaitable[str]]
 
 
 async def emit(
@@ -35,7 +30,7 @@ async def emit(
 
 
 async def test_a_refused_username_shows_the_servers_reason(
-    chat_url: str, open_page: OpenPage, connect: Callable[..., Awaitable[object]]
+    chat_url: str, open_page: OpenPage, connect: Connect
 ) -> None:
     with pytest.raises(ConnectRefused) as refused:
         await connect(chat_url, "bad name!")

@@ -10,14 +10,9 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from tests.browser.chat_page import ChatPage
-from tests.browser.conftest import FAILED, OpenPage
+from tests.support.browser import FAILED, OpenPage, expect
+from tests.support.chat_page import ChatPage
 from tests.support.process import ServerProcess
-
-try:
-    from playwright.async_api import expect
-except ImportError:  # the browser fixture skips (or fails under CI) with the reason
-    expect = None
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,1 @@
+"""Several real server processes linked by a real Redis."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from chat_server.core.settings import SPEEDUPS
-from tests.conftest import Connect, StartProcesses
 from tests.support.chat import expect_ok, join, unique
+from tests.support.fixtures import Connect, StartProcesses
 
 pytestmark = pytest.mark.redis
 

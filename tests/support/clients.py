@@ -9,13 +9,13 @@ from typing import Any
 
 import socketio
 
-__all__ = ["NO_PAYLOAD", "ChatClient", "ConnectRefused"]
+__all__ = ["NO_PAYLOAD", "ChatClient", "ConnectRefused", "close_bounded"]
 
 #: Pass as ``payload`` to send an event with no argument at all.
 NO_PAYLOAD: Any = object()
 
 
-class ConnectRefused(socketio.exceptions.ConnectionError):
+class ConnectRefused(socketio.exceptions.ConnectionError):  # type: ignore[misc]  # untyped base (python-socketio)
     """The server refused the connection with a ``connect_error``.
 
     ``message`` and ``data`` are the server's; ``code`` is ``data["code"]``
@@ -208,3 +208,11 @@ class ChatClient:
         self.disconnect_reason = reason
         self.connected.clear()
         self.disconnected.set()
+
+
+async def close_bounded(client: ChatClient, timeout: float = 10) -> None:  # noqa: ASYNC109
+    """Close ``client``; a close that hangs (engineio waiting on a dead peer) is aborted."""
+    try:
+        await asyncio.wait_for(client.close(), timeout)
+    except TimeoutError:
+        await client.sio.eio.disconnect(abort=True)

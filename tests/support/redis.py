@@ -12,14 +12,26 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.ports import free_port
 
-__all__ = ["RedisServer", "redis_binary"]
+__all__ = ["RedisServer", "redis_binary", "require_redis_binary"]
 
 
 def redis_binary() -> str | None:
     """Path of ``redis-server`` on PATH, or ``None`` when it is not installed."""
     return shutil.which("redis-server")
+
+
+def require_redis_binary() -> None:
+    """Skip the test without ``redis-server`` on PATH; under CI=true, fail it instead."""
+    if redis_binary() is not None:
+        return
+    reason = "redis-server is not on PATH; install it (apt-get install redis-server)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}: required under CI=true", pytrace=False)
+    pytest.skip(reason)
 
 
 def _command(port: int, command: bytes, timeout: float = 1.0) -> bytes:

@@ -9,9 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Connect, StartServer
 from tests.support.chat import assert_has, expect_ok, join, now_ms
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartServer
+from tests.support.settings import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 LIMIT = 65536

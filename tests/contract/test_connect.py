@@ -9,9 +9,10 @@ from pytest_aiohttp import AiohttpServer
 
 from chat_server.app import create_app
 from chat_server.edges.keys import SOCKETS
-from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.chat import expect_ok, make_token
 from tests.support.clients import ConnectRefused
+from tests.support.fixtures import Connect, StartServer
+from tests.support.settings import chat_settings
 
 # 64 bytes, so PyJWT has no key-length warning even for the HS512 case
 SECRET = "connect-test-secret-" + "s" * 44

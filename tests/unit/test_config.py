@@ -118,7 +118,7 @@ def test_log_level_is_case_insensitive() -> None:
 def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
-        settings.port = 1  # type: ignore[misc]
+        settings.port = 1  # type: ignore[misc]  # assigning to a frozen field is what is tested
 
 
 BAD_VALUES = [

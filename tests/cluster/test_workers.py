@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from chat_server.config import ConfigError, parse_command_line
-from tests.conftest import Connect, StartProcesses
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.ports import free_port
 from tests.support.process import REPO_ROOT, ServerProcess, clean_environ
 

@@ -35,7 +35,7 @@ async def listen(url: str, count: int) -> list[dict[str, object]]:
                 if message and message["type"] == "message":
                     got.append(json.loads(message["data"]))
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves PubSub.aclose unannotated
         await client.aclose()
     return got
 

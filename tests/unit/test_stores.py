@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import redis.asyncio as aioredis
 
-from chat_server.stores.history import History, MemoryHistory, RedisHistory
 from chat_server.core.ids import ID_PATTERN, format_id
+from chat_server.stores.history import History, MemoryHistory, RedisHistory
 from chat_server.stores.presence import MemoryPresence, RedisPresence
 
 MakeHistory = Callable[[int], History]

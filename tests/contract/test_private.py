@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chat_server.config import Settings
-from tests.conftest import Connect, StartServer
 from tests.support.chat import assert_has, expect_error, expect_ok, now_ms
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartServer
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import API_KEY, Connect, StartServer
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartServer
+from tests.support.settings import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from chat_server.transport.bus import pubsub_channel
-from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.chat import expect_ok, join, unique
+from tests.support.fixtures import Connect, StartServer
+from tests.support.settings import chat_settings
 
 
 def test_each_database_has_its_own_pubsub_channel() -> None:

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Connect
+from tests.support.fixtures import Connect
 from tests.support.health import assert_chat_works, metric, rss_bytes, wait_for
 from tests.support.process import ServerProcess
 from tests.support.rawio import RawPolling, RawSocket, eio_path
+from tests.support.settings import API_KEY
 
 MAX_PAYLOAD = 65536
 

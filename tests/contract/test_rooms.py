@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from chat_server.config import Settings
-from tests.conftest import Connect, StartServer
 from tests.support.chat import assert_has, expect_error, expect_ok, join
+from tests.support.fixtures import Connect, StartServer
 
 
 def about(user: str, action: str | None = None) -> Callable[[Any], bool]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import StartServer
+from tests.support.fixtures import StartServer
 from tests.support.redis import RedisServer
 
 

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 
 from chat_server.transport import fanout
-from tests.conftest import Connect, StartServer, chat_settings
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartServer
+from tests.support.settings import chat_settings
 
 ROOM = "fan"
 SENDERS = 3

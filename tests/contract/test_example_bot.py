@@ -8,13 +8,14 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from chat_server.config import Settings
-from tests.conftest import API_KEY, Connect, StartServer
+from tests.support.fixtures import Connect, StartServer
 from tests.support.ports import free_port
+from tests.support.process import REPO_ROOT
+from tests.support.settings import API_KEY
 
-BOT = Path(__file__).resolve().parent.parent / "examples" / "bot.py"
+BOT = REPO_ROOT / "examples" / "bot.py"
 
 
 @dataclass

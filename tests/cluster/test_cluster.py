@@ -11,11 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import API_KEY, Connect, StartProcesses, require_redis_binary
 from tests.support.chat import assert_has, expect_ok, join, unique
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.process import ServerProcess
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisServer, require_redis_binary
+from tests.support.settings import API_KEY
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ENV = {

@@ -9,9 +9,9 @@ import pytest
 
 from chat_server.config import Settings
 from chat_server.stores.directory import MemoryDirectory
-from tests.conftest import Connect, StartServer
 from tests.support.chat import expect_error, expect_ok
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartServer
 
 
 @pytest.fixture

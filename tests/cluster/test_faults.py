@@ -17,12 +17,13 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import API_KEY, Connect, StartProcesses
 from tests.support.chat import unique
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import wait_for
 from tests.support.process import ServerProcess
 from tests.support.redis import RedisServer, redis_binary
+from tests.support.settings import API_KEY
 
 pytestmark = pytest.mark.redis
 
@@ -233,7 +234,7 @@ async def test_a_subscription_killed_by_redis_is_made_again(
     await bob.next("message")
     client = aioredis.Redis.from_url(fresh_redis.url)
     try:
-        killed = await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        killed = await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
     finally:
         await client.aclose()
     assert killed >= 2

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from chat_server.config import Settings
-from tests.conftest import Connect, StartServer
 from tests.support.chat import expect_error, expect_ok, join
 from tests.support.clients import NO_PAYLOAD, ChatClient
+from tests.support.fixtures import Connect, StartServer
 
 EVENTS = ["join", "leave", "message", "private_message", "typing", "history"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import Connect
 from tests.support.chat import assert_has, expect_error, expect_ok, join, now_ms
+from tests.support.fixtures import Connect
 
 
 async def test_message_answers_ok_with_a_string_id_and_integer_ms_ts(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import Connect
 from tests.support.chat import assert_has, expect_error, expect_ok, join
+from tests.support.fixtures import Connect
 
 
 async def test_typing_answers_ok(chat_url: str, connect: Connect) -> None:

@@ -6,19 +6,18 @@ import asyncio
 import json
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from chat_server.config import Settings
-from tests.conftest import API_KEY, Connect, StartServer
+from tests.support.fixtures import Connect, MakeSettings, StartServer
 from tests.support.health import assert_chat_works, metric, rss_bytes, wait_for
 from tests.support.process import ServerProcess
 from tests.support.rawio import RawPolling, RawSocket, StalledSocket, eio_path
+from tests.support.settings import API_KEY
 
-MakeSettings = Callable[..., Settings]
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.process import REPO_ROOT as REPO
 
 
 def test_bench_quick_mode_delivers_every_message_to_our_server(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import socketio
 
-from tests.conftest import Connect, StartServer
+from tests.support.fixtures import Connect, StartServer
 
 EVIL = "http://evil.example"
 APP = "https://app.example.com"
