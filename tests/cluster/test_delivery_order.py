@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Connect, StartProcesses
 from tests.support.chat import expect_ok, join, unique
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.redis import RedisServer
 
 pytestmark = pytest.mark.redis

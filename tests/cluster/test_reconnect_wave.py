@@ -18,9 +18,9 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import Connect, StartProcesses
 from tests.support.chat import expect_ok, join, unique
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import metric
 
 pytestmark = pytest.mark.redis
