@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "chat_server"
 STATIC = PACKAGE / "static"
 # Left out of the copy that is built: they are not source, and some are large.
@@ -96,7 +96,7 @@ def test_the_wheel_carries_the_page(wheel: zipfile.ZipFile) -> None:
 
 def test_the_wheel_carries_the_pages_javascript_entry_module(wheel: zipfile.ZipFile) -> None:
     modules = [path for path, is_module in _page_scripts(wheel) if is_module]
-    assert modules == ["chat_server/static/app.js"]
+    assert modules == ["chat_server/static/js/main.js"]
     assert modules[0] in _names(wheel)
 
 
