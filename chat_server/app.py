@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 from chat_server import lifecycle, workers
+from chat_server.core import tokens
+from chat_server.core.auth import Authenticator
 from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
 from chat_server.core.service import ChatService
@@ -18,6 +20,7 @@ from chat_server.core.settings import Settings
 from chat_server.edges import operator, rest
 from chat_server.edges.keys import (
     API_LIMITER,
+    AUTHENTICATOR,
     DRAIN,
     METRICS,
     REDIS,
@@ -62,7 +65,9 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
     service = ChatService(*build_stores(settings, redis), delivery=SocketDelivery(sio))
-    register_handlers(sio, SocketHandlers(service, metrics, settings.secret))
+    authenticator = Authenticator(tokens.build_verifier(settings))
+    app[AUTHENTICATOR] = authenticator
+    register_handlers(sio, SocketHandlers(service, metrics, authenticator))
     operator.track_service(metrics, service)
     app[SOCKETS] = sio
     app[SERVICE] = service

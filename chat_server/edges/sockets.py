@@ -9,7 +9,7 @@ from typing import Any
 import socketio
 from redis.exceptions import RedisError
 
-from chat_server.core.auth import AuthError, authenticate
+from chat_server.core.auth import Authenticator, AuthError
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
 from chat_server.core.service import ChatService
@@ -38,13 +38,15 @@ class SocketHandlers:
 
     :param service: the chat's rules.
     :param metrics: where events and the error codes of their answers are counted.
-    :param secret: the HS256 secret of token mode; ``None`` is guest mode.
+    :param authenticator: who a new connection is (guest or token mode).
     """
 
-    def __init__(self, service: ChatService, metrics: Metrics, secret: str | None) -> None:
+    def __init__(
+        self, service: ChatService, metrics: Metrics, authenticator: Authenticator
+    ) -> None:
         self.service = service
         self.metrics = metrics
-        self.secret = secret
+        self.authenticator = authenticator
         self.events: dict[str, EventHandler] = {
             "join": self.join,
             "leave": self.leave,
@@ -58,7 +60,7 @@ class SocketHandlers:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         self.metrics.event_received("connect")
         try:
-            user = authenticate(auth, self.secret)
+            user = await self.authenticator.identify(auth)
         except AuthError as exc:
             log.info("refused a connection: %s", exc.code)
             self.metrics.rejected_inputs.labels(exc.code).inc()
