@@ -89,6 +89,11 @@ def check_token_settings(settings: Settings) -> None:
     if settings.jwt_public_key is not None and settings.jwks_url is not None:
         raise ConfigError("set CHAT_JWT_PUBLIC_KEY or CHAT_JWKS_URL, not both")
     asymmetric_key = settings.jwt_public_key is not None or settings.jwks_url is not None
+    if asymmetric_key and all(symmetric(a) for a in settings.jwt_algorithms):
+        raise ConfigError(
+            "CHAT_JWT_PUBLIC_KEY or CHAT_JWKS_URL needs an RS*/ES* algorithm in "
+            f"CHAT_JWT_ALGORITHMS (now {','.join(settings.jwt_algorithms)})"
+        )
     for algorithm in settings.jwt_algorithms:
         # Without any key the server is in guest mode and the default HS256 is moot.
         if symmetric(algorithm) and settings.secret is None and settings.token_mode:
@@ -101,11 +106,6 @@ def check_token_settings(settings: Settings) -> None:
                 f"CHAT_JWT_ALGORITHMS lists {algorithm}, which needs CHAT_JWT_PUBLIC_KEY "
                 "or CHAT_JWKS_URL"
             )
-    if asymmetric_key and all(symmetric(a) for a in settings.jwt_algorithms):
-        raise ConfigError(
-            "CHAT_JWT_PUBLIC_KEY or CHAT_JWKS_URL needs an RS*/ES* algorithm in "
-            f"CHAT_JWT_ALGORITHMS (now {','.join(settings.jwt_algorithms)})"
-        )
 
 
 class TokenVerifier:

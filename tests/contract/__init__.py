@@ -1,0 +1,1 @@
+"""Tests against one in-process server: the public contract, one behaviour each."""
