@@ -112,7 +112,17 @@ def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
         cors = "*"
     elif settings.cors_origins is not None:
         cors = OriginPolicy(settings.cors_origins)
+    connect_limiter = None
+    if settings.connect_rate_per_ip is not None:
+        per_ip = settings.connect_rate_per_ip
+        # Bounded memory: past 10,000 addresses the least recent is forgotten.
+        connect_limiter = KeyedLimiter[str](burst=max(1, math.ceil(per_ip)), rate=per_ip)
     sio = ChatSocketServer(
+        handshake_limits={
+            "max_connections": settings.max_connections,
+            "connect_limiter": connect_limiter,
+            "trusted_proxies": settings.trusted_proxies,
+        },
         rate_burst=settings.rate_burst,
         rate_per_second=settings.rate_per_second,
         send_queue_bytes=settings.send_queue_bytes,
