@@ -32,7 +32,7 @@ from chat_server.edges.keys import (
 )
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
-from chat_server.stores import build_stores
+from chat_server.stores import build_bans, build_stores
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
@@ -64,7 +64,9 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS] = redis
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
-    service = ChatService(*build_stores(settings, redis), delivery=SocketDelivery(sio))
+    service = ChatService(
+        *build_stores(settings, redis), delivery=SocketDelivery(sio), bans=build_bans(redis)
+    )
     authenticator = Authenticator(tokens.build_verifier(settings))
     app[AUTHENTICATOR] = authenticator
     register_handlers(sio, SocketHandlers(service, metrics, authenticator))

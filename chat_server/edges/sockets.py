@@ -67,6 +67,19 @@ class SocketHandlers:
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code}
             ) from None
+        try:
+            await self.service.admit(user)
+        except ChatError as exc:
+            log.info("refused a connection of %s: %s", user, exc.code)
+            self.metrics.rejected_inputs.labels(exc.code).inc()
+            reply = exc.to_reply()["error"]
+            data = {k: v for k, v in reply.items() if k != "message"}
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, data) from None
+        except RedisError as exc:
+            # Fail open: with Redis down the chat is degraded anyway, and
+            # locking every user out for it would be worse than a banned
+            # user slipping in until it is back.
+            log.warning("could not check bans of %s (%s); admitting", user, exc)
         await self.service.connect(sid, user)
         log.info("connected sid=%s user=%s", sid, user)
 

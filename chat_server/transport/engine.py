@@ -208,7 +208,15 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         log.info("closing connection sid=%s: refused input (%s)", sid, reason)
         await self.drop(sid, reason, goodbye=reason != "too_large")
 
-    async def drop(self, sid: str, why: str, *, goodbye: bool = False, reason: Any = None) -> None:
+    async def drop(
+        self,
+        sid: str,
+        why: str,
+        *,
+        goodbye: bool = False,
+        reason: Any = None,
+        farewell: str | None = None,
+    ) -> None:
         """Close connection ``sid`` now, running the chat's disconnect handling.
 
         ``why`` labels ``chat_disconnects_total``; ``reason`` is the close
@@ -216,7 +224,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         error unless given). With ``goodbye`` the client first gets a
         Socket.IO DISCONNECT, which tells well-behaved clients not to
         reconnect; without it the TCP connection is cut at once and clients
-        reconnect by themselves.
+        reconnect by themselves. ``farewell``, an encoded Socket.IO packet,
+        goes out just before the goodbye (what was still queued does not).
         """
         socket = self.sockets.get(sid)
         if socket is None or socket.closed or socket.closing:
@@ -228,6 +237,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         transport = getattr(socket, "chat_transport", None)
         if isinstance(queue, SendQueue):
             queue.discard()
+            if goodbye and farewell is not None:
+                queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, farewell))
             if goodbye:
                 queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, _GOODBYE))
         await socket.close(wait=False, abort=True, reason=reason or self.reason.TRANSPORT_ERROR)
