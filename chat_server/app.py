@@ -17,7 +17,7 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
 from chat_server.core.service import ChatService
 from chat_server.core.settings import Settings
-from chat_server.edges import operator, rest
+from chat_server.edges import headers, operator, rest
 from chat_server.edges.keys import (
     API_LIMITER,
     AUTHENTICATOR,
@@ -47,10 +47,19 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def create_app(settings: Settings) -> web.Application:
     """Build the chat server: Socket.IO, REST API, health check and browser client."""
-    middlewares = [operator.count_requests, operator.refuse_while_draining, rest.json_errors]
+    pages = headers.HeaderPolicy(
+        headers.content_security_policy(STATIC_DIR / "index.html", settings.cors_origins)
+    )
+    middlewares = [
+        operator.count_requests,
+        operator.refuse_while_draining,
+        rest.json_errors,
+        pages.middleware,
+    ]
     if settings.workers > 1:
         middlewares.insert(0, workers.websocket_only(settings.workers))
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(headers.hide_versions)
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
