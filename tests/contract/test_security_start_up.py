@@ -1,4 +1,4 @@
-"""Bad security settings stop `python -m chat_server` with one line on stderr and a non-zero exit."""
+"""Bad security settings stop `python -m chat_server` with one stderr line and a non-zero exit."""
 
 from __future__ import annotations
 
