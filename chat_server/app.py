@@ -11,13 +11,16 @@ from typing import Any
 from aiohttp import web
 
 from chat_server import lifecycle, workers
+from chat_server.core import tokens
+from chat_server.core.auth import Authenticator
 from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
 from chat_server.core.service import ChatService
 from chat_server.core.settings import Settings
-from chat_server.edges import operator, rest
+from chat_server.edges import headers, operator, rest
 from chat_server.edges.keys import (
     API_LIMITER,
+    AUTHENTICATOR,
     DRAIN,
     METRICS,
     REDIS,
@@ -29,7 +32,7 @@ from chat_server.edges.keys import (
 )
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
-from chat_server.stores import build_stores
+from chat_server.stores import build_bans, build_stores
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
@@ -44,10 +47,19 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def create_app(settings: Settings) -> web.Application:
     """Build the chat server: Socket.IO, REST API, health check and browser client."""
-    middlewares = [operator.count_requests, operator.refuse_while_draining, rest.json_errors]
+    pages = headers.HeaderPolicy(
+        headers.content_security_policy(STATIC_DIR / "index.html", settings.cors_origins)
+    )
+    middlewares = [
+        operator.count_requests,
+        operator.refuse_while_draining,
+        rest.json_errors,
+        pages.middleware,
+    ]
     if settings.workers > 1:
         middlewares.insert(0, workers.websocket_only(settings.workers))
     app = web.Application(middlewares=middlewares)
+    app.on_response_prepare.append(headers.hide_versions)
     metrics = Metrics()
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -61,8 +73,12 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS] = redis
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
-    service = ChatService(*build_stores(settings, redis), delivery=SocketDelivery(sio))
-    register_handlers(sio, SocketHandlers(service, metrics, settings.secret))
+    service = ChatService(
+        *build_stores(settings, redis), delivery=SocketDelivery(sio), bans=build_bans(redis)
+    )
+    authenticator = Authenticator(tokens.build_verifier(settings))
+    app[AUTHENTICATOR] = authenticator
+    register_handlers(sio, SocketHandlers(service, metrics, authenticator))
     operator.track_service(metrics, service)
     app[SOCKETS] = sio
     app[SERVICE] = service
@@ -107,7 +123,17 @@ def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
         cors = "*"
     elif settings.cors_origins is not None:
         cors = OriginPolicy(settings.cors_origins)
+    connect_limiter = None
+    if settings.connect_rate_per_ip is not None:
+        per_ip = settings.connect_rate_per_ip
+        # Bounded memory: past 10,000 addresses the least recent is forgotten.
+        connect_limiter = KeyedLimiter[str](burst=max(1, math.ceil(per_ip)), rate=per_ip)
     sio = ChatSocketServer(
+        handshake_limits={
+            "max_connections": settings.max_connections,
+            "connect_limiter": connect_limiter,
+            "trusted_proxies": settings.trusted_proxies,
+        },
         rate_burst=settings.rate_burst,
         rate_per_second=settings.rate_per_second,
         send_queue_bytes=settings.send_queue_bytes,

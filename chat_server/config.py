@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from chat_server.core import tokens
+from chat_server.core.addresses import Network, parse_networks
 from chat_server.core.settings import SPEEDUPS, ConfigError, Settings
 
 __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
@@ -125,6 +127,42 @@ def _speedups_off(name: str, raw: str) -> frozenset[str]:
             f"{name} names unknown speed-ups {unknown}; known: {', '.join(SPEEDUPS)}"
         )
     return names
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(part for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _pem_file(name: str, raw: str) -> str:
+    # Read here, once: a key that cannot be read or parsed stops start-up
+    # instead of refusing every token later.
+    try:
+        with open(raw, encoding="ascii") as file:
+            pem = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ConfigError(f"{name}: cannot read {raw!r} ({reason})") from None
+    try:
+        tokens.load_public_key(pem)
+    except ValueError:
+        raise ConfigError(f"{name}: {raw!r} holds no PEM public key") from None
+    return pem
+
+
+def _switch(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
+    return value in ("1", "true", "yes")
+
+
+def _claim(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError(f"{name} names no claim: {raw!r}")
+    return raw.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +287,58 @@ OPTIONS: tuple[_Option, ...] = (
         _speedups_off,
         "comma-separated speed-ups to switch off: uvloop, orjson, fanout (none)",
     ),
+    _Option(
+        "max_connections",
+        "CHAT_MAX_CONNECTIONS",
+        "--max-connections",
+        _positive_int,
+        "connections one process holds; past it handshakes get 503 (10000)",
+    ),
+    _Option(
+        "connect_rate_per_ip",
+        "CHAT_CONNECT_RATE_PER_IP",
+        "--connect-rate-per-ip",
+        _positive_float,
+        "handshakes per second per client address, burst the same; past it 429 (no limit)",
+    ),
+    _Option(
+        "trusted_proxies",
+        "CHAT_TRUSTED_PROXIES",
+        "--trusted-proxies",
+        _networks,
+        "comma-separated addresses or CIDRs whose X-Forwarded-For is believed (none)",
+    ),
+    _Option(
+        "jwt_algorithms",
+        "CHAT_JWT_ALGORITHMS",
+        "--jwt-algorithms",
+        tokens.check_algorithms,
+        "comma-separated accepted token algorithms (HS256)",
+    ),
+    _Option(
+        "jwt_public_key",
+        "CHAT_JWT_PUBLIC_KEY",
+        "--jwt-public-key",
+        _pem_file,
+        "PEM file with the public key of RS*/ES* tokens",
+    ),
+    _Option("jwks_url", "CHAT_JWKS_URL", "--jwks-url", _text, "JWKS URL of RS*/ES* token keys"),
+    _Option(
+        "jwks_insecure",
+        "CHAT_JWKS_INSECURE",
+        "--jwks-insecure",
+        _switch,
+        "1 allows an http:// JWKS URL outside loopback (0)",
+    ),
+    _Option("jwt_issuer", "CHAT_JWT_ISSUER", "--jwt-issuer", _text, "required token iss"),
+    _Option("jwt_audience", "CHAT_JWT_AUDIENCE", "--jwt-audience", _text, "required token aud"),
+    _Option(
+        "jwt_username_claim",
+        "CHAT_JWT_USERNAME_CLAIM",
+        "--jwt-username-claim",
+        _claim,
+        "the token claim holding the username (sub)",
+    ),
 )
 
 
@@ -291,6 +381,7 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
     """
     args = vars(_build_parser().parse_args(list(argv)))
     values: dict[str, Any] = {}
+    names: dict[str, str] = {}
     for opt in OPTIONS:
         if opt.field in args:
             raw, name = args[opt.field], opt.flag
@@ -300,6 +391,11 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         else:
             continue
         values[opt.field] = opt.parse(name, raw)
+        names[opt.field] = name
+    if "jwks_url" in values:
+        values["jwks_url"] = tokens.check_jwks_url(
+            names["jwks_url"], values["jwks_url"], values.get("jwks_insecure", False)
+        )
     if values.get("workers", 1) > 1 and "redis_url" not in values:
         if "workers" in args:
             raise ConfigError(
@@ -310,6 +406,7 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         # only correct choice is one process (workers.py logs that it chose so).
         values["workers"] = 1
     settings = Settings(**values)
+    tokens.check_token_settings(settings)
     if args.get("command") == "token":
         username = str(args["username"])
         return Command("token", settings, username, _positive_int("--ttl", args["ttl"]))

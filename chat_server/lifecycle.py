@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
-from chat_server.edges.keys import DRAIN, REDIS, REDIS_HEALTH, SERVICE, SOCKETS
+from chat_server.core.tokens import TokenVerifier
+from chat_server.edges.keys import AUTHENTICATOR, DRAIN, REDIS, REDIS_HEALTH, SERVICE, SOCKETS
 from chat_server.stores.presence import RedisPresence
 from chat_server.transport.bus import ResilientRedisManager
 
@@ -34,6 +35,7 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(sockets_ctx)
     app.cleanup_ctx.append(guards_ctx)
+    app.cleanup_ctx.append(jwks_ctx)
     app.on_shutdown.append(close_connections)
 
 
@@ -85,6 +87,24 @@ async def guards_ctx(app: web.Application) -> AsyncIterator[None]:
         await _cancel(task)
     if health is not None:
         await health.aclose()
+
+
+async def jwks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Fetch the identity provider's keys in the background as the server starts.
+
+    Not awaited: a provider that is down must not keep the chat from
+    starting; tokens are refused with ``invalid_token`` until it answers.
+    """
+    verifier = app[AUTHENTICATOR].verifier
+    jwks = verifier.jwks if isinstance(verifier, TokenVerifier) else None
+    prefetch = asyncio.create_task(jwks.refresh()) if jwks is not None else None
+    yield
+    if prefetch is not None:
+        prefetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await prefetch
+    if jwks is not None:
+        await jwks.aclose()
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

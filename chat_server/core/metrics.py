@@ -126,6 +126,12 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.handshakes_refused = Counter(
+            "chat_handshakes_refused",
+            "Engine.IO handshakes refused before a session was made, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.redis_state.state("disabled")
 
     def event_received(self, name: object) -> None:

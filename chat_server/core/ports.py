@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Delivery", "Directory", "History", "Page", "Presence", "Publication", "Record"]
+__all__ = ["Bans", "Delivery", "Directory", "History", "Page", "Presence", "Publication", "Record"]
 
 Record = dict[str, Any]
 
@@ -92,6 +92,18 @@ class Directory(Protocol):
         ...
 
 
+class Bans(Protocol):
+    """Users refused a connection for a while, on every process."""
+
+    async def ban(self, user: str, seconds: int) -> None:
+        """Refuse ``user``'s connections for the next ``seconds`` (replacing any ban)."""
+        ...
+
+    async def remaining(self, user: str) -> float:
+        """Seconds ``user`` stays banned; 0 when not banned."""
+        ...
+
+
 class Delivery(Protocol):
     """What the service needs of the transport: groups of connections, and emits."""
 
@@ -119,5 +131,12 @@ class Delivery(Protocol):
 
         ``None`` when every recipient is in this process: the service then
         emits right after storing, with nothing in between to reorder them.
+        """
+        ...
+
+    async def disconnect_user(self, user: str, notice: dict[str, Any]) -> int:
+        """Close every connection of ``user`` on every process, sending ``notice`` first.
+
+        Returns how many were closed on this process.
         """
         ...

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chat_server.core.errors import ChatError
-from chat_server.core.ports import Delivery, Directory, History, Presence, Record
+from chat_server.core.ports import Bans, Delivery, Directory, History, Presence, Record
 
 __all__ = ["ChatService", "room_channel", "user_channel"]
 
@@ -77,11 +78,19 @@ class ChatService:
     :param presence: who is in which room, across processes.
     :param directory: whom each user has private conversations with.
     :param delivery: how events reach connections.
+    :param bans: users refused a connection for a while.
     """
 
     def __init__(
-        self, history: History, presence: Presence, directory: Directory, *, delivery: Delivery
+        self,
+        history: History,
+        presence: Presence,
+        directory: Directory,
+        *,
+        delivery: Delivery,
+        bans: Bans,
     ) -> None:
+        self.bans = bans
         self.history = history
         self.presence = presence
         self.delivery = delivery
@@ -112,6 +121,36 @@ class ChatService:
                 # This process has forgotten the membership either way, so the
                 # presence entry is no longer refreshed and expires by itself.
                 log.warning("user %s left %s without telling presence", session.user, room)
+
+    async def admit(self, user: str) -> None:
+        """Refuse ``user``'s new connection with ``banned`` while a ban lasts."""
+        remaining = await self.bans.remaining(user)
+        if remaining > 0:
+            seconds = math.ceil(remaining)
+            raise ChatError(
+                "banned",
+                f"You are banned from this chat for another {seconds} s.",
+                retry_after=seconds,
+            )
+
+    async def remove_user(self, user: str, ban_seconds: int | None = None) -> int:
+        """Close every connection of ``user`` on every process; ban it for ``ban_seconds``.
+
+        The ban is stored first, so a client reconnecting the moment it is
+        closed is already refused. Returns the connections closed here.
+        """
+        notice: dict[str, Any] = {
+            "reason": "removed",
+            "message": "An administrator closed your connection.",
+        }
+        if ban_seconds is not None:
+            await self.bans.ban(user, ban_seconds)
+            notice = {
+                "reason": "banned",
+                "message": f"An administrator banned you from this chat for {ban_seconds} s.",
+                "ban_seconds": ban_seconds,
+            }
+        return await self.delivery.disconnect_user(user, notice)
 
     def user_of(self, sid: str) -> str:
         """The username of connection ``sid``."""

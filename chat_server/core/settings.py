@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 __all__ = ["SPEEDUPS", "ConfigError", "Settings"]
 
@@ -58,6 +59,32 @@ class Settings:
     #: Speed-ups switched off (names from ``SPEEDUPS``), so that the benchmark
     #: can measure what each buys; each falls back to the same behaviour, slower.
     speedups_off: frozenset[str] = field(default_factory=frozenset)
+    #: Engine.IO connections this process holds; past it, handshakes get 503.
+    max_connections: int = 10000
+    #: Handshakes per second per client address (burst of the same size);
+    #: ``None`` is no limit.
+    connect_rate_per_ip: float | None = None
+    #: Peers whose ``X-Forwarded-For`` names the client address.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    #: Token algorithms accepted in token mode.
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    #: PEM text of the public key of asymmetric tokens (read from a file at start-up).
+    jwt_public_key: str | None = None
+    #: JWKS URL the asymmetric tokens' keys are fetched from.
+    jwks_url: str | None = None
+    #: Allow a plain ``http://`` JWKS URL outside loopback.
+    jwks_insecure: bool = False
+    #: When set, tokens must carry this ``iss``.
+    jwt_issuer: str | None = None
+    #: When set, tokens must carry this ``aud``.
+    jwt_audience: str | None = None
+    #: The claim holding the username.
+    jwt_username_claim: str = "sub"
+
+    @property
+    def token_mode(self) -> bool:
+        """Whether connections must present a token (a secret or a public key is set)."""
+        return any(k is not None for k in (self.secret, self.jwt_public_key, self.jwks_url))
 
     def speedup(self, name: str) -> bool:
         """Whether speed-up ``name`` (one of ``SPEEDUPS``) is on."""

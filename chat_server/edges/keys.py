@@ -10,6 +10,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
+    from chat_server.core.auth import Authenticator
     from chat_server.core.metrics import Metrics
     from chat_server.core.ratelimit import KeyedLimiter
     from chat_server.core.service import ChatService
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_LIMITER",
+    "AUTHENTICATOR",
     "DRAIN",
     "METRICS",
     "REDIS",
@@ -48,3 +50,5 @@ DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 REDIS_HEALTH: web.AppKey[RedisHealth | None] = web.AppKey("redis_health")
 #: Token buckets of the REST API, one per API key.
 API_LIMITER: web.AppKey[KeyedLimiter[str]] = web.AppKey("api_limiter")
+#: Who a new connection is: guest mode, or the token verifier of token mode.
+AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("authenticator")

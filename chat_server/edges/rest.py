@@ -145,3 +145,20 @@ async def room(request: web.Request) -> web.Response:
     data = schemas.load(schemas.RoomSchema(), {"room": request.match_info["room"]})
     snapshot = await request.app[SERVICE].room_snapshot(data["room"])
     return web.json_response({"ok": True, **snapshot})
+
+
+@routes.post("/api/users/{user}/disconnect")
+async def remove_user(request: web.Request) -> web.Response:
+    """Close every connection of a user on every process; optionally ban it for a while."""
+    check_key(request)
+    # The body is optional: an empty one means "no ban".
+    body = await read_json(request) if request.body_exists else {}
+    if not isinstance(body, dict):
+        raise ChatError("invalid", "The body must be an object.", schemas.NOT_AN_OBJECT)
+    data = schemas.load(schemas.RemoveUserSchema(), {**body, "user": request.match_info["user"]})
+    user = data["user"]
+    closed = await request.app[SERVICE].remove_user(user, data.get("ban_seconds"))
+    log.info(
+        "removed user %s (ban %s s, %d connections here)", user, data.get("ban_seconds"), closed
+    )
+    return web.json_response({"ok": True, "user": user, "disconnected": closed})

@@ -19,6 +19,7 @@ __all__ = [
     "JoinSchema",
     "MessageSchema",
     "PrivateMessageSchema",
+    "RemoveUserSchema",
     "RoomSchema",
     "load",
 ]
@@ -147,6 +148,21 @@ class ConversationsSchema(Schema):
     """``conversations``: ``{limit?}``; limits above 200 are capped."""
 
     limit = StrictInteger(validate=validate.Range(min=1, error="Limit must be at least 1."))
+
+
+#: The longest server-wide ban: 30 days.
+MAX_BAN_SECONDS = 30 * 24 * 3600
+
+
+class RemoveUserSchema(Schema):
+    """``POST /api/users/{user}/disconnect``: ``{ban_seconds?}``."""
+
+    user = username_field(required=True)
+    ban_seconds = StrictInteger(
+        validate=validate.Range(
+            min=1, max=MAX_BAN_SECONDS, error="ban_seconds must be {min} to {max}."
+        )
+    )
 
 
 class EmitSchema(Schema):

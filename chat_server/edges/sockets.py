@@ -9,7 +9,7 @@ from typing import Any
 import socketio
 from redis.exceptions import RedisError
 
-from chat_server.core.auth import AuthError, authenticate
+from chat_server.core.auth import Authenticator, AuthError
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
 from chat_server.core.service import ChatService
@@ -38,13 +38,15 @@ class SocketHandlers:
 
     :param service: the chat's rules.
     :param metrics: where events and the error codes of their answers are counted.
-    :param secret: the HS256 secret of token mode; ``None`` is guest mode.
+    :param authenticator: who a new connection is (guest or token mode).
     """
 
-    def __init__(self, service: ChatService, metrics: Metrics, secret: str | None) -> None:
+    def __init__(
+        self, service: ChatService, metrics: Metrics, authenticator: Authenticator
+    ) -> None:
         self.service = service
         self.metrics = metrics
-        self.secret = secret
+        self.authenticator = authenticator
         self.events: dict[str, EventHandler] = {
             "join": self.join,
             "leave": self.leave,
@@ -58,13 +60,26 @@ class SocketHandlers:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         self.metrics.event_received("connect")
         try:
-            user = authenticate(auth, self.secret)
+            user = await self.authenticator.identify(auth)
         except AuthError as exc:
             log.info("refused a connection: %s", exc.code)
             self.metrics.rejected_inputs.labels(exc.code).inc()
             raise socketio.exceptions.ConnectionRefusedError(
                 exc.message, {"code": exc.code}
             ) from None
+        try:
+            await self.service.admit(user)
+        except ChatError as exc:
+            log.info("refused a connection of %s: %s", user, exc.code)
+            self.metrics.rejected_inputs.labels(exc.code).inc()
+            reply = exc.to_reply()["error"]
+            data = {k: v for k, v in reply.items() if k != "message"}
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, data) from None
+        except RedisError as exc:
+            # Fail open: with Redis down the chat is degraded anyway, and
+            # locking every user out for it would be worse than a banned
+            # user slipping in until it is back.
+            log.warning("could not check bans of %s (%s); admitting", user, exc)
         await self.service.connect(sid, user)
         log.info("connected sid=%s user=%s", sid, user)
 

@@ -23,7 +23,7 @@ import collections
 import contextlib
 import json as stdlib_json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +48,9 @@ MAX_BACKOFF = 2.0
 FIRST_BACKOFF = 0.05
 #: Senders whose last sequence number is remembered (processes come and go).
 MAX_SENDERS = 1024
+#: The ``method`` of the chat's own control messages on the bus (python-socketio
+#: ignores methods it does not know; our listener takes these out first).
+CONTROL = "chat_control"
 #: Where the stored message goes in a publication's envelope.
 _SLOT = "\u0000message\u0000"
 
@@ -63,6 +66,8 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     :param keepalive: seconds of silence on the subscription before it is pinged (5).
     :param keepalive_timeout: seconds to wait for that ping's answer (3).
     :param on_resubscribed: called (no arguments) after a lost subscription is back.
+    :param on_control: awaited with each control message another process
+        published with ``publish_control``.
     :param redis_options: extra keyword arguments for ``Redis.from_url``.
     :param json: the ``dumps``/``loads`` pair for messages on the bus (the
         standard library's ``json`` by default).
@@ -91,6 +96,7 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
         self.on_resubscribed = on_resubscribed
+        self.on_control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.subscribed = False
         self._outbox: collections.deque[tuple[str, int]] = collections.deque()
         self._pending_bytes = 0
@@ -172,6 +178,18 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
             with contextlib.suppress(Exception):
                 await client.aclose()
 
+    async def publish_control(self, data: dict[str, Any]) -> None:
+        """Publish a control message (``data`` plus its method) for every other process."""
+        await self._publish({**data, "method": CONTROL, "host_id": self.host_id})
+
+    async def _control(self, data: dict[str, Any]) -> None:
+        if data.get("host_id") == self.host_id or self.on_control is None:
+            return  # ours: the sender acted on its own connections already
+        try:
+            await self.on_control(data)
+        except Exception:  # one bad control message must not cost the subscription
+            log.exception("control message %r failed", data.get("action"))
+
     def publication(self, event: str, to: str | list[str]) -> Publication:
         """How the history store publishes ``event`` for ``to`` as it stores it.
 
@@ -211,7 +229,10 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                         self.on_resubscribed()
                 backoff, lost = FIRST_BACKOFF, False
                 async for data in self._messages(pubsub):
-                    yield data
+                    if data.get("method") == CONTROL:
+                        await self._control(data)
+                    else:
+                        yield data
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a lost subscription is always retried

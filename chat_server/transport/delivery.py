@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import socketio
+from socketio import packet as sio_packet
 
 from chat_server.core.ports import Publication
+from chat_server.core.service import user_channel
 from chat_server.transport.bus import ResilientRedisManager
+
+#: The event a connection closed by an administrator gets just before its
+#: Socket.IO DISCONNECT, saying why (``reason``, ``message``, ``ban_seconds``).
+REMOVED_EVENT = "removed"
 
 __all__ = ["SocketDelivery"]
 
@@ -17,6 +23,44 @@ class SocketDelivery:
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
+        manager = sio.manager
+        if isinstance(manager, ResilientRedisManager):
+            manager.on_control = self._control
+
+    async def disconnect_user(self, user: str, notice: dict[str, Any]) -> int:
+        closed = await self.disconnect_local(user, notice)
+        manager = self.sio.manager
+        if isinstance(manager, ResilientRedisManager):
+            await manager.publish_control(
+                {"action": "disconnect_user", "user": user, "notice": notice}
+            )
+        return closed
+
+    async def disconnect_local(self, user: str, notice: dict[str, Any]) -> int:
+        """Close this process's connections of ``user``, each told ``notice`` first.
+
+        A server-side Socket.IO DISCONNECT, so that clients do not reconnect
+        by themselves (into a ban); the transport is cut a moment later.
+        """
+        participants = list(self.sio.manager.get_participants("/", user_channel(user)))
+        farewell = self.sio.packet_class(
+            sio_packet.EVENT, namespace="/", data=[REMOVED_EVENT, notice]
+        ).encode()
+        for _, eio_sid in participants:
+            await self.sio.eio.drop(
+                eio_sid,
+                "removed",
+                goodbye=True,
+                reason=self.sio.reason.SERVER_DISCONNECT,
+                farewell=farewell,
+            )
+        return len(participants)
+
+    async def _control(self, message: dict[str, Any]) -> None:
+        """A control message another process published on the bus."""
+        user, notice = message.get("user"), message.get("notice")
+        if message.get("action") == "disconnect_user" and isinstance(user, str):
+            await self.disconnect_local(user, notice if isinstance(notice, dict) else {})
 
     async def enter(self, sid: str, channel: str) -> None:
         await self.sio.enter_room(sid, channel)

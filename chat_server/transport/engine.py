@@ -10,7 +10,11 @@ out without bound. ``GuardedEngineServer`` puts a bouncer at each door:
   (queued packets plus what the TCP transport holds unsent) the connection is
   dropped as a slow consumer, so one client that stops reading cannot make the
   server buffer without end;
-- while draining (SIGTERM), new handshakes are refused with 503.
+- new handshakes are refused before python-engineio sees them: with 503
+  while draining (SIGTERM) or once the process holds ``max_connections``, and
+  with 429 when the client address has used up its handshake allowance. A
+  refused WebSocket handshake is answered before the upgrade, so a refusal
+  costs one small HTTP answer and no session.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from aiohttp import web
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from chat_server.core.addresses import Network, client_address
+from chat_server.core.errors import ChatError
 from chat_server.core.metrics import Metrics
+from chat_server.core.ratelimit import KeyedLimiter, retry_after_header
 from chat_server.transport.screening import screen_packet
 from chat_server.transport.sendqueue import DELIVERED_KINDS, SendQueue
 from chat_server.transport.websocket import GuardedWebSocket
@@ -90,16 +97,33 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
     :param send_queue_bytes: outgoing bytes held for one connection beyond
         what its TCP socket accepted; past it the connection is dropped.
     :param metrics: where refusals and drops are counted.
+    :param max_connections: Engine.IO sessions this process holds at most;
+        a handshake beyond is answered 503 ``server_full`` (10000).
+    :param connect_limiter: handshakes allowed per client address; ``None``
+        is no limit. Beyond it, 429 ``rate_limited`` with ``Retry-After``.
+    :param trusted_proxies: peers whose ``X-Forwarded-For`` names the client.
     :param kwargs: python-engineio's own options.
     """
 
     #: python-engineio's table of transport drivers, set by its constructor.
     _async: dict[str, Any]
 
-    def __init__(self, *, send_queue_bytes: int, metrics: Metrics, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        send_queue_bytes: int,
+        metrics: Metrics,
+        max_connections: int = 10000,
+        connect_limiter: KeyedLimiter[str] | None = None,
+        trusted_proxies: tuple[Network, ...] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.send_queue_bytes = send_queue_bytes
         self.metrics = metrics
+        self.max_connections = max_connections
+        self.connect_limiter = connect_limiter
+        self.trusted_proxies = trusted_proxies
         self.draining = False
         self._delivered = {
             kind: metrics.messages_delivered.labels(kind) for kind in DELIVERED_KINDS
@@ -184,7 +208,15 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         log.info("closing connection sid=%s: refused input (%s)", sid, reason)
         await self.drop(sid, reason, goodbye=reason != "too_large")
 
-    async def drop(self, sid: str, why: str, *, goodbye: bool = False, reason: Any = None) -> None:
+    async def drop(
+        self,
+        sid: str,
+        why: str,
+        *,
+        goodbye: bool = False,
+        reason: Any = None,
+        farewell: str | None = None,
+    ) -> None:
         """Close connection ``sid`` now, running the chat's disconnect handling.
 
         ``why`` labels ``chat_disconnects_total``; ``reason`` is the close
@@ -192,7 +224,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         error unless given). With ``goodbye`` the client first gets a
         Socket.IO DISCONNECT, which tells well-behaved clients not to
         reconnect; without it the TCP connection is cut at once and clients
-        reconnect by themselves.
+        reconnect by themselves. ``farewell``, an encoded Socket.IO packet,
+        goes out just before the goodbye (what was still queued does not).
         """
         socket = self.sockets.get(sid)
         if socket is None or socket.closed or socket.closing:
@@ -204,6 +237,8 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
         transport = getattr(socket, "chat_transport", None)
         if isinstance(queue, SendQueue):
             queue.discard()
+            if goodbye and farewell is not None:
+                queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, farewell))
             if goodbye:
                 queue.force_put(eio_packet.Packet(eio_packet.MESSAGE, _GOODBYE))
         await socket.close(wait=False, abort=True, reason=reason or self.reason.TRANSPORT_ERROR)
@@ -232,6 +267,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             return web.Response(status=400, text="Unsupported request method.")
         if "sid" not in query:
             if self.draining:
+                self.metrics.handshakes_refused.labels("draining").inc()
                 return web.Response(
                     status=503,
                     text="This server is restarting; connect again shortly.",
@@ -240,10 +276,40 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             if request.method == "GET" and "transport" not in query:
                 # python-engineio would assume polling; the protocol says 400.
                 return web.Response(status=400, text="The transport query parameter is missing.")
+            if request.method == "GET":
+                refusal = self._refuse_handshake(request)
+                if refusal is not None:
+                    return refusal
         response: web.StreamResponse = await super().handle_request(request)
         if request.method == "POST" and "sid" in query:
             await self._after_post(query["sid"])
         return response
+
+    def _refuse_handshake(self, request: web.Request) -> web.Response | None:
+        """The answer to a handshake over a limit, or ``None`` to let it through.
+
+        Checked before python-engineio makes a session or upgrades a
+        WebSocket, so that a flood of handshakes costs as little as possible.
+        """
+        if len(self.sockets) >= self.max_connections:
+            self.metrics.handshakes_refused.labels("server_full").inc()
+            error = ChatError("server_full", "This server is full; try again later.")
+            return web.json_response(error.to_reply(), status=503, headers={"Retry-After": "5"})
+        if self.connect_limiter is None:
+            return None
+        address = client_address(
+            request.remote, request.headers.getall("X-Forwarded-For", []), self.trusted_proxies
+        )
+        wait = self.connect_limiter.take(address)
+        if not wait:
+            return None
+        self.metrics.handshakes_refused.labels("rate_limited").inc()
+        error = ChatError(
+            "rate_limited", "Too many connections from your address.", retry_after=wait
+        )
+        return web.json_response(
+            error.to_reply(), status=429, headers={"Retry-After": retry_after_header(wait)}
+        )
 
     async def _after_post(self, sid: str) -> None:
         """End a long-polling session whose client just sent CLOSE."""

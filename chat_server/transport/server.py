@@ -49,6 +49,8 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
     :param metrics: where events, refusals and rate-limit hits are counted.
     :param direct_fanout: write broadcasts straight to idle WebSockets (fanout.py).
     :param connect_timeout: seconds a connection may take to send its CONNECT.
+    :param handshake_limits: ``max_connections``, ``connect_limiter`` and
+        ``trusted_proxies`` for the Engine.IO server (see ``GuardedEngineServer``).
     :param kwargs: python-socketio's and python-engineio's own options.
     """
 
@@ -67,6 +69,7 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         metrics: Metrics,
         direct_fanout: bool = True,
         connect_timeout: float = 45.0,
+        handshake_limits: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         # Set before the base constructor, which builds the Engine.IO server.
@@ -75,13 +78,17 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         self.connect_timeout = connect_timeout
         self._connect_deadlines: dict[str, asyncio.TimerHandle] = {}
         self._send_queue_bytes = send_queue_bytes
+        self._handshake_limits = handshake_limits or {}
         self._rate = (rate_burst, rate_per_second)
         self._limiters: dict[str, ConnectionLimiter] = {}
         super().__init__(**kwargs)
 
     def _engineio_server_class(self) -> Any:
         return functools.partial(
-            GuardedEngineServer, send_queue_bytes=self._send_queue_bytes, metrics=self.metrics
+            GuardedEngineServer,
+            send_queue_bytes=self._send_queue_bytes,
+            metrics=self.metrics,
+            **self._handshake_limits,
         )
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:

@@ -1,1 +1,1 @@
-"""One server, real clients: Socket.IO clients, raw frames and HTTP, as users see it."""
+"""Tests against one in-process server: the public contract, one behaviour each."""

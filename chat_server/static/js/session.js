@@ -93,6 +93,9 @@ function onWelcome(payload) {
 
 function bindLifecycle(socket) {
   let welcomeTimer = null;
+  // Set when an administrator closed this session (the server says why just
+  // before its DISCONNECT): then the session ends here, with no reconnect.
+  let removal = null;
 
   socket.on("connect", () => {
     store.reconnectAttempt = 0;
@@ -139,9 +142,17 @@ function bindLifecycle(socket) {
     }
   });
 
+  socket.on("removed", (notice) => {
+    removal = notice && typeof notice.message === "string" ? notice.message : "";
+  });
+
   socket.on("disconnect", (reason) => {
     clearTimeout(welcomeTimer);
     if (reason === "io client disconnect") return;
+    if (reason === "io server disconnect" && removal !== null) {
+      signOut(`You were signed out: ${removal || "an administrator closed your session."}`);
+      return;
+    }
     connectionLost();
     requeueInFlight();
     if (!store.signedIn) return;
