@@ -273,7 +273,7 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
                     text="This server is restarting; connect again shortly.",
                     headers={"Retry-After": "1"},
                 )
-            if request.method == "GET" and "transport" not in query:
+            if request.method == "GET" and query.get("transport") not in self.transports:
                 # python-engineio would assume polling; the protocol says 400.
                 return web.Response(status=400, text="The transport query parameter is missing.")
             if request.method == "GET":

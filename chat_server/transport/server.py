@@ -111,6 +111,9 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
             await self.eio.refuse(eio_sid, "binary")
             return
         if kind == sio_packet.DISCONNECT:
+            if self.manager.sid_from_eio_sid(eio_sid, pkt.namespace or NAMESPACE) is None:
+                await self.eio.refuse(eio_sid, "malformed")  # DISCONNECT before CONNECT
+                return
             await self._handle_disconnect(eio_sid, pkt.namespace, self.reason.CLIENT_DISCONNECT)
             return
         if kind == sio_packet.CONNECT:
