@@ -175,8 +175,9 @@ NAMES: tuple[Private, ...] = (
         "engineio.async_server:AsyncServer._async",
         "attr",
         "transport/engine.py",
-        "the driver table is the only way to put our WebSocket class and request "
-        "translation (POST screening) in place",
+        "the driver table is the only way to put our WebSocket class, request "
+        "translation (POST screening) and route (every method, answered 400 when "
+        "unsupported) in place",
     ),
     Private(
         "engineio.async_socket:AsyncSocket._websocket_handler",

@@ -81,6 +81,15 @@ def _pong_overdue(server: GuardedEngineServer, socket: Any) -> None:
         server.spawn(expired)
 
 
+def _create_route(app: web.Application, server: GuardedEngineServer, path: str) -> None:
+    """Route every method to the server, which answers the unsupported ones 400.
+
+    python-engineio registers GET, POST and OPTIONS only, so aiohttp's router
+    would answer 405 where Engine.IO v4 says 400.
+    """
+    app.router.add_route("*", path, server.handle_request)
+
+
 class _Body:
     """The already-read body of a polling POST, as python-engineio reads it."""
 
@@ -134,7 +143,10 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             **self._async,
             "websocket": GuardedWebSocket,
             "translate_request": self._translate_request,
+            "create_route": _create_route,
         }
+        #: Sessions with a polling GET, and with a polling POST, in flight.
+        self._polling: dict[str, set[str]] = {"GET": set(), "POST": set()}
 
     def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(target, "__name__", None) == "_send_ping" and not args and not kwargs:
@@ -168,7 +180,22 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
     def create_queue(self, *args: Any, **kwargs: Any) -> Any:
         if args or kwargs:
             return super().create_queue(*args, **kwargs)
-        return SendQueue(self.send_queue_bytes, self._overflowed, self._count_delivery)
+        return SendQueue(
+            self.send_queue_bytes, self._overflowed, self._count_delivery, self._announce
+        )
+
+    def _announce(self, opening: Any) -> None:
+        """Put the exact heartbeat in a session's OPEN packet.
+
+        python-engineio announces ``int(seconds) * 1000`` for the ping
+        interval, so a fractional interval (0.4 s) would be announced as 0
+        and clients would ping-timeout at once; Engine.IO wants milliseconds.
+        """
+        if isinstance(opening.data, dict):
+            opening.data["pingInterval"] = round(
+                (self.ping_interval + self.ping_interval_grace_period) * 1000
+            )
+            opening.data["pingTimeout"] = round(self.ping_timeout * 1000)
 
     def _count_delivery(self, kind: str) -> None:
         self._delivered[kind].inc()
@@ -280,9 +307,34 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
                 refusal = self._refuse_handshake(request)
                 if refusal is not None:
                     return refusal
-        response: web.StreamResponse = await super().handle_request(request)
-        if request.method == "POST" and "sid" in query:
-            await self._after_post(query["sid"])
+        sid = query.get("sid")
+        if sid is None or query.get("transport") != "polling" or request.method == "OPTIONS":
+            response: web.StreamResponse = await super().handle_request(request)
+            return response
+        return await self._poll(request, sid)
+
+    async def _poll(self, request: web.Request, sid: str) -> web.StreamResponse:
+        """One long-polling request of session ``sid``; a second concurrent one ends it.
+
+        Engine.IO v4 allows one pending GET and one pending POST per
+        session; python-engineio would serve both and leave the first GET
+        hanging. Here the intruder is answered 400 and the session closed,
+        which also answers the first GET.
+        """
+        in_flight = self._polling[request.method]
+        if sid in in_flight:
+            self.metrics.rejected_inputs.labels("concurrent_poll").inc()
+            await self.drop(sid, "concurrent_poll")
+            return web.Response(status=400, text="Another request of this session is pending.")
+        in_flight.add(sid)
+        try:
+            response: web.StreamResponse = await super().handle_request(request)
+        finally:
+            in_flight.discard(sid)
+        if request.method == "POST":
+            await self._after_post(sid)
+            if isinstance(response, web.Response) and response.status == 200:
+                response.text = "ok"  # python-engineio says OK; the protocol says ok
         return response
 
     def _refuse_handshake(self, request: web.Request) -> web.Response | None:

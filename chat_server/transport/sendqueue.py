@@ -40,6 +40,7 @@ class SendQueue:
     :param on_overflow: called when the limit is first exceeded.
     :param on_delivered: called with the event name of each chat packet
         (``message``, ``private_message``, ``announcement``) queued.
+    :param on_open: called with the session's OPEN packet before it is queued.
 
     A packet larger than the limit is still taken when the queue is empty, so
     that a small limit delays rather than forbids a large join answer.
@@ -63,6 +64,7 @@ class SendQueue:
         "_items",
         "_joiners",
         "_on_delivered",
+        "_on_open",
         "_on_overflow",
         "_unfinished",
         "_unsent",
@@ -77,12 +79,14 @@ class SendQueue:
         limit: int,
         on_overflow: Callable[[SendQueue], None],
         on_delivered: Callable[[str], None] | None = None,
+        on_open: Callable[[Any], None] | None = None,
     ) -> None:
         self.limit = limit
         self.nbytes = 0
         self.overflowed = False
         self._on_overflow = on_overflow
         self._on_delivered = on_delivered
+        self._on_open = on_open
         self.writes_on_send = False
         self._items: collections.deque[Any] | None = None
         #: Futures of ``get()`` calls waiting for a packet, oldest first.
@@ -110,6 +114,8 @@ class SendQueue:
                 self.overflowed = True
                 self._on_overflow(self)
             return
+        if item is not None and item.packet_type == eio_packet.OPEN and self._on_open is not None:
+            self._on_open(item)
         if self._on_delivered is not None and item is not None:
             kind = _chat_kind(item)
             if kind is not None:

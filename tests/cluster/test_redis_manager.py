@@ -41,7 +41,7 @@ async def listen(url: str, count: int) -> list[dict[str, object]]:
 
 
 def arguments(data: object) -> list[object]:
-    """An emit's arguments as published: python-socketio 5.14 sends a lone one bare, later a list."""
+    """An emit's arguments as published: python-socketio 5.14 sends a lone one bare."""
     return data if isinstance(data, list) else [data]
 
 

@@ -252,11 +252,6 @@ async def test_timings_and_max_payload_are_numbers_defaulting_to_25000_20000_and
         assert values == [25000, 20000, 65536], handshake
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/conformance.md): "
-    "python-engineio announces int(seconds) * 1000, so a fractional interval is truncated",
-)
 async def test_ping_interval_and_ping_timeout_are_the_configured_values_in_milliseconds(
     fast_url: str, wires: Wires
 ) -> None:
@@ -266,10 +261,6 @@ async def test_ping_interval_and_ping_timeout_are_the_configured_values_in_milli
     assert handshake["maxPayload"] == MAX_PAYLOAD
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/conformance.md): python-engineio answers OK, the spec says ok",
-)
 async def test_a_post_with_the_handshake_sid_is_answered_200_ok(
     url: str, http: aiohttp.ClientSession
 ) -> None:
@@ -309,11 +300,6 @@ async def test_a_request_without_a_known_transport_is_refused_with_400(
     assert status == 400, body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/conformance.md): "
-    "aiohttp's router answers 405 before python-engineio sees the request",
-)
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
 async def test_a_request_with_an_unsupported_method_is_refused_with_400(
     url: str, http: aiohttp.ClientSession, method: str
@@ -352,11 +338,6 @@ async def test_a_websocket_without_valid_query_parameters_is_closed(url: str, qu
     assert await websocket_refused(url, query) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/conformance.md): "
-    "python-engineio does not detect concurrent polling GETs",
-)
 async def test_a_second_concurrent_get_is_refused_with_400_and_closes_the_session(
     url: str, http: aiohttp.ClientSession, background: Background
 ) -> None:
@@ -370,11 +351,6 @@ async def test_a_second_concurrent_get_is_refused_with_400_and_closes_the_sessio
     await assert_session_gone(polling)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known deviation (docs/conformance.md): "
-    "python-engineio does not detect concurrent polling POSTs",
-)
 async def test_a_second_concurrent_post_is_refused_with_400_and_closes_the_session(
     url: str, http: aiohttp.ClientSession, background: Background
 ) -> None:
