@@ -108,6 +108,10 @@ return #KEYS / 2
 )
 
 REFRESH_BATCH = 256
+#: Seconds before the first, and at most between two, retries of a removal
+#: whose add or remove had failed.
+SETTLE_FIRST_DELAY = 0.25
+SETTLE_MAX_DELAY = 5.0
 
 
 class RedisPresence:
@@ -126,6 +130,11 @@ class RedisPresence:
         self.prefix = prefix
         self.process_id = uuid.uuid4().hex
         self._held: set[tuple[str, str]] = set()
+        #: Entries whose add or remove failed: Redis may still run it late (a
+        #: frozen Redis does), so each is removed again once Redis answers,
+        #: unless the user is back in the meantime.
+        self._unsettled: set[tuple[str, str]] = set()
+        self._settler: asyncio.Task[None] | None = None
         self._add = redis.register_script(_ADD_SCRIPT)
         self._remove = redis.register_script(_REMOVE_SCRIPT)
         self._members = redis.register_script(_MEMBERS_SCRIPT)
@@ -135,22 +144,52 @@ class RedisPresence:
         return [f"{self.prefix}p:{room}", f"{self.prefix}pu:{room}:{user}"]
 
     async def add(self, room: str, user: str) -> bool:
-        self._held.add((room, user))
+        pair = (room, user)
+        self._held.add(pair)
+        self._unsettled.discard(pair)
         try:
             new = await self._add(
                 keys=self._keys(room, user), args=[self.process_id, user, self.ttl_ms]
             )
         except BaseException:
             # The join failed: refreshing this entry would make a ghost member
-            # of a user who is not in the room.
-            self._held.discard((room, user))
+            # of a user who is not in the room, and the add may yet run.
+            self._held.discard(pair)
+            self._unsettle(pair)
             raise
         return bool(new)
 
     async def remove(self, room: str, user: str) -> bool:
-        self._held.discard((room, user))
-        gone = await self._remove(keys=self._keys(room, user), args=[self.process_id, user])
+        pair = (room, user)
+        self._held.discard(pair)
+        self._unsettled.discard(pair)
+        try:
+            gone = await self._remove(keys=self._keys(room, user), args=[self.process_id, user])
+        except BaseException:
+            self._unsettle(pair)
+            raise
         return bool(gone)
+
+    def _unsettle(self, pair: tuple[str, str]) -> None:
+        self._unsettled.add(pair)
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        """Remove the unsettled entries again until Redis has answered for each."""
+        delay = SETTLE_FIRST_DELAY
+        while self._unsettled:
+            await asyncio.sleep(delay)
+            for pair in list(self._unsettled):
+                if pair in self._held:  # back in the room: its own add settled it
+                    self._unsettled.discard(pair)
+                    continue
+                try:
+                    await self._remove(keys=self._keys(*pair), args=[self.process_id, pair[1]])
+                except Exception:
+                    delay = min(delay * 2, SETTLE_MAX_DELAY)
+                    break
+                self._unsettled.discard(pair)
 
     async def members(self, room: str) -> list[str]:
         raw = await self._members(keys=[f"{self.prefix}p:{room}"], args=[])
@@ -183,6 +222,10 @@ class RedisPresence:
 
     async def forget_all(self) -> None:
         """Say goodbye for every entry this process holds (on a clean shutdown)."""
-        for room, user in list(self._held):
+        if self._settler is not None:
+            self._settler.cancel()
+        for room, user in list(self._held | self._unsettled):
             with contextlib.suppress(Exception):
-                await self.remove(room, user)
+                await self._remove(keys=self._keys(room, user), args=[self.process_id, user])
+        self._held.clear()
+        self._unsettled.clear()

@@ -90,6 +90,20 @@ def _create_route(app: web.Application, server: GuardedEngineServer, path: str) 
     app.router.add_route("*", path, server.handle_request)
 
 
+async def _close_intruder(request: web.Request) -> web.StreamResponse:
+    """Accept, then close, a second WebSocket for a session already upgraded.
+
+    python-engineio refuses it with 400 before the upgrade; Engine.IO v4 (and
+    its reference server) ignore it by closing it, leaving the first one be.
+    """
+    ws = web.WebSocketResponse()
+    if not ws.can_prepare(request).ok:
+        return web.Response(status=400, text="Not a WebSocket request.")
+    await ws.prepare(request)
+    await ws.close()
+    return ws
+
+
 class _Body:
     """The already-read body of a polling POST, as python-engineio reads it."""
 
@@ -308,6 +322,10 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
                 if refusal is not None:
                     return refusal
         sid = query.get("sid")
+        if sid is not None and query.get("transport") == "websocket":
+            socket = self.sockets.get(sid)
+            if socket is not None and socket.upgraded and request.method == "GET":
+                return await _close_intruder(request)
         if sid is None or query.get("transport") != "polling" or request.method == "OPTIONS":
             response: web.StreamResponse = await super().handle_request(request)
             return response

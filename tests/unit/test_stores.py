@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from chat_server.core.ids import ID_PATTERN, format_id
 from chat_server.stores.history import History, MemoryHistory, RedisHistory
 from chat_server.stores.presence import MemoryPresence, RedisPresence
+from tests.support.redis import RedisServer
 
 MakeHistory = Callable[[int], History]
 
@@ -158,3 +160,28 @@ async def test_redis_presence_leaves_no_keys_behind(redis_client: aioredis.Redis
     await presence.add("kitchen", "alice")
     await presence.forget_all()
     assert await redis_client.keys("chat:p*") == []
+
+
+@pytest.mark.redis
+async def test_redis_presence_undoes_an_add_that_timed_out_but_ran_late(
+    fresh_redis: RedisServer,
+) -> None:
+    impatient = aioredis.Redis.from_url(fresh_redis.url, socket_timeout=0.3)
+    observer = aioredis.Redis.from_url(fresh_redis.url)
+    presence = RedisPresence(impatient, ttl=30)
+    try:
+        await presence.add("kitchen", "bob")  # loads the script, so the late call can run
+        fresh_redis.pause()
+        try:
+            with pytest.raises(redis.exceptions.TimeoutError):
+                await presence.add("lobby", "alice")
+        finally:
+            fresh_redis.resume()
+        # The late add ran once Redis woke; the settling removal follows it.
+        await asyncio.sleep(1.5)
+        assert await observer.exists("chat:pu:lobby:alice") == 0
+        assert await RedisPresence(observer).members("lobby") == []
+        assert await RedisPresence(observer).members("kitchen") == ["bob"]
+    finally:
+        await impatient.aclose()
+        await observer.aclose()
