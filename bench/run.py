@@ -36,6 +36,8 @@ from bench.servers import (
 )
 
 KINDS = ("node", "plain", "plain-fast", "ours")
+#: The label suffix of the rows run from ``--before``'s checkout.
+BEFORE = "@before"
 SCENARIOS = ("idle", "latency", "fanout", "rest")
 
 
@@ -79,6 +81,12 @@ def _parser() -> argparse.ArgumentParser:
         "an optimisation and measure what it buys",
     )
     p.add_argument("--label", default="", help="suffix for our server's rows")
+    p.add_argument(
+        "--before",
+        type=Path,
+        help="also run ours from this checkout (say, a git worktree of an earlier commit), "
+        "as rows labelled 'ours@before', to compare two versions in one run",
+    )
     p.add_argument(
         "--ablate",
         default="",
@@ -270,6 +278,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for p in procs
         for k in kinds
     ]
+    if args.before is not None:
+        plan += [("ours", p, 1, extra_env, BEFORE) for p in procs]
     for name in (n for n in args.ablate.split(",") if n):
         off = "fanout,orjson,uvloop" if name == "all" else name
         plan.append(("ours", 1, 1, {**extra_env, "CHAT_SPEEDUPS_OFF": off}, f" -{name}"))
@@ -302,6 +312,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 logdir,
                 workers=workers,
                 extra_env=env,
+                source=args.before if suffix == BEFORE else REPO_DIR,
             )
             label = servers.label + suffix
             print(

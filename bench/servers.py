@@ -108,12 +108,14 @@ class Proc:
                 self.popen.wait()
 
 
-def _spawn(name: str, argv: Sequence[str], env: dict[str, str], logdir: Path) -> Proc:
+def _spawn(
+    name: str, argv: Sequence[str], env: dict[str, str], logdir: Path, cwd: Path = REPO_DIR
+) -> Proc:
     log = logdir / f"{name}.log"
     with open(log, "wb") as out:
         popen = subprocess.Popen(
             list(argv),
-            cwd=REPO_DIR,
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -209,6 +211,9 @@ class ServerSet:
     logdir: Path
     workers: int = 1  # ours only: N processes behind one port (--workers)
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: ours only: the checkout whose ``chat_server`` runs (an earlier commit's
+    #: worktree, for a before/after comparison in one run); this one by default.
+    source: Path = REPO_DIR
     procs: list[Proc] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
 
@@ -269,7 +274,8 @@ class ServerSet:
         for i in range(self.processes):
             port = free_port()
             env["PORT"] = str(port)
-            self.procs.append(_spawn(f"{self.kind}-{i}", self._argv(port), env, self.logdir))
+            name = f"{self.kind}-{i}"
+            self.procs.append(_spawn(name, self._argv(port), env, self.logdir, self.source))
             self.ports.append(port)
         deadline = time.monotonic() + 30
         for proc, port in zip(self.procs, self.ports, strict=True):
