@@ -10,9 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Bans", "Delivery", "Directory", "History", "Page", "Presence", "Publication", "Record"]
+__all__ = [
+    "ONCE_SECONDS",
+    "Bans",
+    "Delivery",
+    "Directory",
+    "History",
+    "Page",
+    "Presence",
+    "Publication",
+    "Record",
+]
 
 Record = dict[str, Any]
+
+#: Seconds an idempotency key (a user's ``client_id``) is remembered.
+ONCE_SECONDS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +61,18 @@ class History(Protocol):
 
         With ``publication``, the message is also published as it is stored
         (a store that cannot publish refuses it with ``NotImplementedError``).
+        """
+        ...
+
+    async def append_once(
+        self, key: str, record: Record, once: str, publication: Publication | None = None
+    ) -> tuple[Record, bool]:
+        """``append``, unless a message was stored under idempotency key ``once``.
+
+        Returns the stored message and ``False``; or, when ``once`` was used
+        in the last ``ONCE_SECONDS`` (in any conversation), a record with the
+        first message's ``id`` and ``ts`` and ``True``, having stored and
+        published nothing. Racing calls with one key store exactly once.
         """
         ...
 

@@ -50,6 +50,11 @@ class Session:
     rooms: set[str] = field(default_factory=set)
 
 
+def _with_client_id(record: Record, client_id: str | None) -> Record:
+    """``record``, carrying ``client_id`` when the sender gave one."""
+    return record if client_id is None else {**record, "client_id": client_id}
+
+
 class _KeyedLocks:
     """One asyncio lock per key, dropped once nobody holds or waits for it."""
 
@@ -242,28 +247,44 @@ class ChatService:
 
     # -- messages ------------------------------------------------------------
 
-    async def send_message(self, sid: str, room: str, text: str) -> Record:
-        """A connection's message to a room it is in."""
-        session = self._in_room(sid, room)
-        return await self.post_message(session.user, room, text)
+    async def send_message(
+        self, sid: str, room: str, text: str, client_id: str | None = None
+    ) -> Record:
+        """A connection's message to a room it is in.
 
-    async def post_message(self, sender: str, room: str, text: str) -> Record:
+        With ``client_id``, a send the same user made with it in the last
+        ten minutes (from any connection, on any process) is not repeated:
+        the first message's record comes back and nothing is delivered.
+        """
+        session = self._in_room(sid, room)
+        return await self.post_message(session.user, room, text, client_id)
+
+    async def post_message(
+        self, sender: str, room: str, text: str, client_id: str | None = None
+    ) -> Record:
         """Store and deliver a room message from ``sender`` (a user or a bot)."""
         record = {"room": room, "from": sender, "text": text}
-        return await self._store_and_deliver(
-            room_channel(room), record, "message", room_channel(room)
+        message, _ = await self._store_and_deliver(
+            room_channel(room), _with_client_id(record, client_id), "message", room_channel(room)
         )
+        return message
 
-    async def send_private(self, sender: str, to: str, text: str) -> Record:
+    async def send_private(
+        self, sender: str, to: str, text: str, client_id: str | None = None
+    ) -> Record:
         """Store and deliver a private message to every connection of both users.
 
         The recipient need not be online: the message waits in the
-        conversation's history.
+        conversation's history. ``client_id`` as for ``send_message``.
         """
-        record = {"from": sender, "to": to, "text": text}
+        record = _with_client_id({"from": sender, "to": to, "text": text}, client_id)
         recipients = [user_channel(to), user_channel(sender)]
         key = conversation_key(sender, to)
-        message = await self._store_and_deliver(key, record, "private_message", recipients)
+        message, replayed = await self._store_and_deliver(
+            key, record, "private_message", recipients
+        )
+        if replayed:
+            return message
         try:
             await self.directory.touch(sender, to, message["ts"])
         except Exception:
@@ -274,7 +295,7 @@ class ChatService:
 
     async def _store_and_deliver(
         self, key: str, record: Record, event: str, to: str | list[str]
-    ) -> Record:
+    ) -> tuple[Record, bool]:
         """Store ``record`` in conversation ``key`` and deliver it as ``event`` to ``to``.
 
         Every connection must receive one conversation's messages in id order.
@@ -282,12 +303,20 @@ class ChatService:
         step that gives it its id, and every process (this one too) delivers
         in the order the bus hands them out. In one process the memory store
         takes the id and the emit follows without a suspension point between.
+
+        Returns the message and whether it was a replay of an earlier send
+        with the same ``client_id`` (then nothing was stored or delivered).
         """
         publication = self.delivery.publication(event, to)
-        message = await self.history.append(key, record, publication)
-        if publication is None:
+        client_id = record.get("client_id")
+        if client_id is None:
+            message, replayed = await self.history.append(key, record, publication), False
+        else:
+            once = f"{client_id}:{record['from']}"  # a client_id holds no ':'
+            message, replayed = await self.history.append_once(key, record, once, publication)
+        if publication is None and not replayed:
             await self.delivery.emit(event, message, to=to)
-        return message
+        return message, replayed
 
     async def announce(self, sender: str, text: str) -> Record:
         """Store and deliver an announcement to every connection."""

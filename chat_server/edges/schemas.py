@@ -115,18 +115,33 @@ class JoinSchema(Schema):
     since = message_id_field()
 
 
+#: A ``client_id``: what makes a send idempotent (no ':' by design).
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}\Z", re.ASCII)
+
+
+def client_id_field() -> fields.String:
+    """A send's optional idempotency key."""
+    return fields.String(
+        validate=validate.Regexp(
+            CLIENT_ID_PATTERN, error="A client_id is 1 to 64 letters, digits, '_' or '-'."
+        )
+    )
+
+
 class MessageSchema(Schema):
-    """``message``: ``{room, text}``."""
+    """``message``: ``{room, text, client_id?}``."""
 
     room = room_field(required=True)
     text = Text()
+    client_id = client_id_field()
 
 
 class PrivateMessageSchema(Schema):
-    """``private_message``: ``{to, text}``."""
+    """``private_message``: ``{to, text, client_id?}``."""
 
     to = username_field(required=True)
     text = Text()
+    client_id = client_id_field()
 
 
 class HistorySchema(Schema):

@@ -133,13 +133,17 @@ class SocketHandlers:
 
     async def message(self, sid: str, payload: dict[str, Any]) -> Reply:
         data = schemas.load(schemas.MessageSchema(), payload)
-        message = await self.service.send_message(sid, data["room"], data["text"])
+        message = await self.service.send_message(
+            sid, data["room"], data["text"], data.get("client_id")
+        )
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
     async def private_message(self, sid: str, payload: dict[str, Any]) -> Reply:
         data = schemas.load(schemas.PrivateMessageSchema(), payload)
         user = self.service.user_of(sid)
-        message = await self.service.send_private(user, data["to"], data["text"])
+        message = await self.service.send_private(
+            user, data["to"], data["text"], data.get("client_id")
+        )
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
     async def typing(self, sid: str, payload: dict[str, Any]) -> Reply:

@@ -9,6 +9,7 @@ within a conversation.
 from __future__ import annotations
 
 import bisect
+import collections
 import json
 import time
 from dataclasses import dataclass, field
@@ -17,13 +18,47 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chat_server.core.ids import format_id, parse_id
-from chat_server.core.ports import History, Page, Publication, Record
+from chat_server.core.ports import ONCE_SECONDS, History, Page, Publication, Record
 
 __all__ = ["History", "MemoryHistory", "Page", "RedisHistory"]
 
 
+#: Idempotency keys the memory store remembers at most; past it the oldest go
+#: first, so that a flood of sends cannot grow memory without bound.
+MAX_ONCE_KEYS = 100_000
+
+
 def _stamped(message_id: str, record: Record) -> Record:
     return {"id": message_id, **record, "ts": parse_id(message_id)[0]}
+
+
+class _OnceKeys:
+    """Idempotency keys with the id they stored, each kept ``ONCE_SECONDS``.
+
+    Every key lives as long, so insertion order is expiry order and expired
+    keys are dropped from the front.
+    """
+
+    def __init__(self, limit: int = MAX_ONCE_KEYS) -> None:
+        self.limit = limit
+        self._ids: collections.OrderedDict[str, tuple[float, str]] = collections.OrderedDict()
+
+    def get(self, once: str) -> str | None:
+        self._expire(time.monotonic())
+        entry = self._ids.get(once)
+        return None if entry is None else entry[1]
+
+    def put(self, once: str, message_id: str) -> None:
+        self._ids[once] = (time.monotonic() + ONCE_SECONDS, message_id)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def _expire(self, now: float) -> None:
+        while self._ids:
+            deadline, _ = next(iter(self._ids.values()))
+            if deadline > now:
+                return
+            self._ids.popitem(last=False)
 
 
 @dataclass(slots=True)
@@ -44,6 +79,7 @@ class MemoryHistory:
         self._conversations: dict[str, _Conversation] = {}
         self._last_ms = 0
         self._seq = 0
+        self._once = _OnceKeys()
 
     def _next_id(self) -> str:
         # Like a Redis stream: the clock never goes back, the counter never repeats.
@@ -65,6 +101,18 @@ class MemoryHistory:
             conv.trimmed = conv.ids[excess - 1]
             del conv.ids[:excess], conv.records[:excess]
         return _stamped(message_id, record)
+
+    async def append_once(
+        self, key: str, record: Record, once: str, publication: Publication | None = None
+    ) -> tuple[Record, bool]:
+        prior = self._once.get(once)
+        if prior is not None:
+            return _stamped(prior, record), True
+        # No suspension point from the look-up to the store: one process
+        # cannot interleave two sends of one key.
+        message = await self.append(key, record, publication)
+        self._once.put(once, message["id"])
+        return message, False
 
     async def latest(self, key: str, limit: int) -> list[Record]:
         return await self.before(key, None, limit)
@@ -97,7 +145,16 @@ class MemoryHistory:
 # publishes the message framed by ARGV[4] and ARGV[5]. Redis runs scripts one
 # at a time, so publications leave in id order and every subscriber hears them
 # so: that is what keeps each conversation in id order on every process.
+#
+# With KEYS[4], an idempotency key: if it holds an id, that id is returned with
+# 1 and nothing is written; otherwise the new id is kept under it for ARGV[6]
+# seconds. Both in the one script, so racing retries store exactly once and a
+# send with a key costs no extra round trip.
 _APPEND_SCRIPT = """
+if KEYS[4] then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then return {prior, 1} end
+end
 local t = redis.call('TIME')
 local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local seq = redis.call('INCR', KEYS[3])
@@ -120,7 +177,8 @@ if ARGV[3] ~= '' then
   local message = '{"id":"' .. wire .. '",' .. body .. ',"ts":' .. string.format('%d', ms) .. '}'
   redis.call('PUBLISH', ARGV[3], ARGV[4] .. message .. ARGV[5])
 end
-return id
+if KEYS[4] then redis.call('SET', KEYS[4], id, 'EX', ARGV[6]) end
+return {id, 0}
 """
 
 
@@ -155,15 +213,29 @@ class RedisHistory:
     async def append(
         self, key: str, record: Record, publication: Publication | None = None
     ) -> Record:
+        message, _ = await self._store(key, record, None, publication)
+        return message
+
+    async def append_once(
+        self, key: str, record: Record, once: str, publication: Publication | None = None
+    ) -> tuple[Record, bool]:
+        return await self._store(key, record, f"{self.prefix}once:{once}", publication)
+
+    async def _store(
+        self, key: str, record: Record, once: str | None, publication: Publication | None
+    ) -> tuple[Record, bool]:
         stream, trimmed = self._keys(key)
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         frame = ("", "", "")
         if publication is not None:
             frame = (publication.channel, publication.head, publication.tail)
-        raw_id = await self._append(
-            keys=[stream, trimmed, f"{self.prefix}seq"], args=[self.size, data, *frame]
+        keys = [stream, trimmed, f"{self.prefix}seq"]
+        if once is not None:
+            keys.append(once)
+        raw_id, replayed = await self._append(
+            keys=keys, args=[self.size, data, *frame, ONCE_SECONDS]
         )
-        return _stamped(_wire_id(raw_id), record)
+        return _stamped(_wire_id(raw_id), record), bool(replayed)
 
     async def latest(self, key: str, limit: int) -> list[Record]:
         return await self.before(key, None, limit)

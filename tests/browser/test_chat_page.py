@@ -221,3 +221,20 @@ async def test_a_closed_private_conversation_stays_closed_until_something_new_ar
 
     await emit(http, chat_url, api_headers, to="fay", text="fresh news")
     await expect(bot.locator(".badge")).to_contain_text("1")
+
+
+async def test_every_message_the_page_sends_carries_its_own_client_id(
+    chat_url: str, open_page: OpenPage, connect: Connect
+) -> None:
+    page = await open_page(f"{chat_url}/", "client-id")
+    await page.sign_in("alice")
+    await page.send("same words")
+    await page.send("same words")
+    await expect(page.message("same words")).to_have_count(2)
+
+    reader = await connect(chat_url, "reader")
+    ack = await reader.call("history", {"room": "lobby"})
+    client_ids = [m.get("client_id") for m in ack["messages"] if m["text"] == "same words"]
+    assert len(client_ids) == 2
+    assert len(set(client_ids)) == 2
+    assert all(isinstance(c, str) and re.fullmatch(r"[A-Za-z0-9_-]{22}", c) for c in client_ids)

@@ -449,3 +449,41 @@ async def test_a_user_also_held_by_a_live_process_stays_after_the_other_is_kille
         await asyncio.sleep(0.5)
     # bob's entry has expired, so alice's entry from the dead process has too
     assert (await get_room(http, survivor.url, room))["members"] == [alice]
+
+
+# -- idempotent sends ---------------------------------------------------------------------
+
+
+async def test_a_retry_on_the_other_process_gets_the_first_ack_and_is_not_delivered(
+    a: str, b: str, connect: Connect
+) -> None:
+    room, user, cid = unique("room"), unique("u"), unique("c")
+    tab_a, tab_b = await connect(a, user), await connect(b, user)
+    watcher = await connect(a, unique("w"))
+    for client in (tab_a, tab_b, watcher):
+        await join(client, room)
+    payload = {"room": room, "text": "once", "client_id": cid}
+    first = expect_ok(await tab_a.call("message", payload))
+    await watcher.next("message")
+    again = expect_ok(await tab_b.call("message", payload))
+    assert (again["id"], again["ts"]) == (first["id"], first["ts"])
+    await watcher.no_event("message", within=0.3)
+
+
+async def test_retries_racing_on_both_processes_store_and_deliver_once(
+    a: str, b: str, connect: Connect
+) -> None:
+    room, user, cid = unique("room"), unique("u"), unique("c")
+    tab_a, tab_b = await connect(a, user), await connect(b, user)
+    watcher = await connect(b, unique("w"))
+    for client in (tab_a, tab_b, watcher):
+        await join(client, room)
+    payload = {"room": room, "text": "race", "client_id": cid}
+    acks = await asyncio.gather(
+        *(tab.call("message", payload) for _ in range(5) for tab in (tab_a, tab_b))
+    )
+    assert len({expect_ok(ack)["id"] for ack in acks}) == 1
+    await watcher.next("message")
+    await watcher.no_event("message", within=0.3)
+    history = expect_ok(await watcher.call("history", {"room": room}))["messages"]
+    assert [m["client_id"] for m in history] == [cid]

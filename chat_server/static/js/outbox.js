@@ -1,9 +1,11 @@
 // Own messages on their way: shown at once as pending, sent one after another so a
-// burst keeps its order, held while offline, retried on request, never sent twice.
+// burst keeps its order, held while offline, retried on request, never sent twice:
+// each carries a client_id, so the server answers a retry of a send it already
+// stored with the first answer instead of storing it again.
 
 import { request } from "./connection.js";
 import { messagesArrived } from "./messages.js";
-import { MAX_TEXT, NEWS, ROOM, compareIds, textLength } from "./state.js";
+import { MAX_TEXT, NEWS, ROOM, textLength } from "./state.js";
 import { activeConversation, store } from "./store.js";
 import { joinRoom } from "./sync.js";
 import { stopTyping } from "./typing.js";
@@ -11,6 +13,12 @@ import * as view from "./view/index.js";
 
 let outboxSeq = 0;
 let sendChain = Promise.resolve();
+
+/** A fresh client_id: 22 random letters, digits, '_' and '-' (crypto works on plain http too). */
+export function newClientId() {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+  return Array.from(crypto.getRandomValues(new Uint8Array(22)), (b) => alphabet[b & 63]).join("");
+}
 
 /** Put `text` in the outbox of the open conversation; false if there is nothing to send. */
 export function send(text) {
@@ -26,10 +34,9 @@ export function send(text) {
     seq: ++outboxSeq,
     convKey: conv.key,
     text: trimmed,
+    clientId: newClientId(),
     createdAt: Date.now(),
-    afterId: conv.lastId,
     state: "queued",
-    attempted: false,
     error: null,
   };
   store.outbox.push(item);
@@ -66,8 +73,8 @@ export function dropConversation(key) {
 
 /** If the server echoed our own message before acking it, the echo settles the item. */
 export function settleEcho(conv, m) {
-  if (m.from !== store.me) return;
-  const item = store.outbox.find((i) => i.convKey === conv.key && i.state === "sending" && i.text === m.text);
+  if (m.from !== store.me || typeof m.client_id !== "string") return;
+  const item = store.outbox.find((i) => i.convKey === conv.key && i.clientId === m.client_id);
   if (item) dropFromOutbox(item);
 }
 
@@ -84,27 +91,15 @@ async function deliver(item) {
     view.renderPending();
     return; // flushed once the conversation is synced
   }
-  if (item.attempted) {
-    // A try whose answer was lost may still have been stored: the catch-up
-    // after reconnecting shows it, so do not send it twice.
-    const stored = [...conv.messages.values()].some((m) => m.from === store.me && m.text === item.text
-      && (item.afterId === null || compareIds(m.id, item.afterId) > 0));
-    if (stored) {
-      dropFromOutbox(item);
-      return;
-    }
-  }
   item.state = "sending";
-  item.attempted = true;
   view.renderPending();
   try {
     const answer = conv.kind === ROOM
-      ? await request(socket, "message", { room: conv.name, text: item.text })
-      : await request(socket, "private_message", { to: conv.name, text: item.text });
+      ? await request(socket, "message", { room: conv.name, text: item.text, client_id: item.clientId })
+      : await request(socket, "private_message", { to: conv.name, text: item.text, client_id: item.clientId });
     dropFromOutbox(item);
-    const message = conv.kind === ROOM
-      ? { id: answer.id, room: conv.name, from: store.me, text: item.text, ts: answer.ts }
-      : { id: answer.id, from: store.me, to: conv.name, text: item.text, ts: answer.ts };
+    const sent = { from: store.me, text: item.text, client_id: item.clientId, id: answer.id, ts: answer.ts };
+    const message = conv.kind === ROOM ? { ...sent, room: conv.name } : { ...sent, to: conv.name };
     messagesArrived(conv, conv.merge([message]));
   } catch (err) {
     if (!store.outbox.includes(item)) return;
