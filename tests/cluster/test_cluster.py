@@ -454,14 +454,26 @@ async def test_a_user_also_held_by_a_live_process_stays_after_the_other_is_kille
 # -- idempotent sends ---------------------------------------------------------------------
 
 
+async def one_user_on_both(
+    a: str, b: str, connect: Connect, room: str, watcher_on: str
+) -> tuple[ChatClient, ChatClient, ChatClient]:
+    """A user with a connection on each process, and a watcher, all in ``room``."""
+    user = unique("u")
+    clients = (
+        await connect(a, user),
+        await connect(b, user),
+        await connect(watcher_on, unique("w")),
+    )
+    for client in clients:
+        await join(client, room)
+    return clients
+
+
 async def test_a_retry_on_the_other_process_gets_the_first_ack_and_is_not_delivered(
     a: str, b: str, connect: Connect
 ) -> None:
-    room, user, cid = unique("room"), unique("u"), unique("c")
-    tab_a, tab_b = await connect(a, user), await connect(b, user)
-    watcher = await connect(a, unique("w"))
-    for client in (tab_a, tab_b, watcher):
-        await join(client, room)
+    room, cid = unique("room"), unique("c")
+    tab_a, tab_b, watcher = await one_user_on_both(a, b, connect, room, watcher_on=a)
     payload = {"room": room, "text": "once", "client_id": cid}
     first = expect_ok(await tab_a.call("message", payload))
     await watcher.next("message")
@@ -473,11 +485,8 @@ async def test_a_retry_on_the_other_process_gets_the_first_ack_and_is_not_delive
 async def test_retries_racing_on_both_processes_store_and_deliver_once(
     a: str, b: str, connect: Connect
 ) -> None:
-    room, user, cid = unique("room"), unique("u"), unique("c")
-    tab_a, tab_b = await connect(a, user), await connect(b, user)
-    watcher = await connect(b, unique("w"))
-    for client in (tab_a, tab_b, watcher):
-        await join(client, room)
+    room, cid = unique("room"), unique("c")
+    tab_a, tab_b, watcher = await one_user_on_both(a, b, connect, room, watcher_on=b)
     payload = {"room": room, "text": "race", "client_id": cid}
     acks = await asyncio.gather(
         *(tab.call("message", payload) for _ in range(5) for tab in (tab_a, tab_b))
