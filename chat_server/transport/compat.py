@@ -273,8 +273,9 @@ NAMES: tuple[Private, ...] = (
         Private(
             f"engineio.base_socket:BaseSocket.{name}",
             "attr",
-            "transport/fanout.py, transport/websocket.py",
-            "the socket's transport state decides whether a frame may bypass its queue",
+            "transport/fanout.py, transport/websocket.py, transport/engine.py",
+            "the socket's transport state decides whether a frame may bypass its queue "
+            "(and, in engine.py, whether a second WebSocket intrudes on an upgraded session)",
         )
         for name in (
             "queue",
