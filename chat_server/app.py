@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from chat_server import lifecycle, workers
-from chat_server.core import tokens
+from chat_server.core import catchup, tokens
 from chat_server.core.auth import Authenticator
 from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
@@ -38,6 +38,7 @@ from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
 from chat_server.transport.delivery import SocketDelivery
 from chat_server.transport.fanout import LocalManager
+from chat_server.transport.gapfill import GapFiller
 from chat_server.transport.server import ChatSocketServer
 
 __all__ = ["STATIC_DIR", "create_app"]
@@ -73,9 +74,12 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS] = redis
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
+    history, presence, directory = build_stores(settings, redis)
     service = ChatService(
-        *build_stores(settings, redis), delivery=SocketDelivery(sio), bans=build_bans(redis)
+        history, presence, directory, delivery=SocketDelivery(sio), bans=build_bans(redis)
     )
+    if isinstance(sio.manager, ResilientRedisManager):
+        sio.manager.gap_filler = GapFiller(catchup.finder(history, directory), metrics)
     authenticator = Authenticator(tokens.build_verifier(settings))
     app[AUTHENTICATOR] = authenticator
     register_handlers(sio, SocketHandlers(service, metrics, authenticator))

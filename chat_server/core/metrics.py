@@ -114,6 +114,11 @@ class Metrics:
             "Times the pub/sub subscription was lost and made again.",
             registry=r,
         )
+        self.redis_gap_filled = Counter(
+            "chat_redis_gap_filled_messages",
+            "Messages delivered from history after a lost subscription came back.",
+            registry=r,
+        )
         self.redis_pool_wait = Histogram(
             "chat_redis_pool_wait_seconds",
             "Time a Redis call waited for a free connection of the pool.",

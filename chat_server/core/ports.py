@@ -116,6 +116,10 @@ class Directory(Protocol):
         """The ``limit`` users ``user`` talked with most recently, newest first."""
         ...
 
+    async def active_since(self, user: str, ms: int, limit: int) -> list[str]:
+        """Up to ``limit`` partners whose latest message with ``user`` is at ``ms`` or later."""
+        ...
+
 
 class Bans(Protocol):
     """Users refused a connection for a while, on every process."""

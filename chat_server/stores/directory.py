@@ -7,6 +7,8 @@ on another device, or after an absence, find the conversations it never saw.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from chat_server.core.ports import Directory
@@ -35,6 +37,14 @@ class MemoryDirectory:
         partners = self._partners.get(user, {})
         return list(reversed(partners))[:limit]
 
+    async def active_since(self, user: str, ms: int, limit: int) -> list[str]:
+        found: list[str] = []
+        for other, ts in reversed(self._partners.get(user, {}).items()):
+            if ts < ms or len(found) == limit:
+                break
+            found.append(other)
+        return found
+
 
 class RedisDirectory:
     """A directory in Redis sorted sets (``<prefix>dms:<user>``: partner -> ms).
@@ -57,4 +67,14 @@ class RedisDirectory:
 
     async def partners(self, user: str, limit: int) -> list[str]:
         raw = await self.redis.zrevrange(f"{self.prefix}dms:{user}", 0, limit - 1)
-        return [name.decode() if isinstance(name, bytes) else str(name) for name in raw]
+        return _names(raw)
+
+    async def active_since(self, user: str, ms: int, limit: int) -> list[str]:
+        raw = await self.redis.zrevrangebyscore(
+            f"{self.prefix}dms:{user}", "+inf", ms, start=0, num=limit
+        )
+        return _names(raw)
+
+
+def _names(raw: list[Any]) -> list[str]:
+    return [name.decode() if isinstance(name, bytes) else str(name) for name in raw]

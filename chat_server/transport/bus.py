@@ -12,8 +12,10 @@ keeps its message format and local delivery, and changes the plumbing:
 - each published message carries the sender's sequence number, so a batch
   retried after a half-failed attempt is not delivered twice;
 - the subscription is pinged when quiet and made again (backing off up to
-  2 s) whenever it fails or stops answering; ``on_resubscribed`` then lets
-  the server tell its clients that live delivery may have had a gap.
+  2 s) whenever it fails or stops answering; before anything the new one
+  brings is delivered, ``gap_filler`` delivers from history what the local
+  connections missed meanwhile, and ``on_resubscribed`` then tells the
+  clients that live delivery had a gap (for typing and presence).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Publication
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
+from chat_server.transport.gapfill import GapFiller
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
 
@@ -97,6 +100,8 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         self.keepalive_timeout = keepalive_timeout
         self.on_resubscribed = on_resubscribed
         self.on_control: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.gap_filler: GapFiller | None = None
+        self.gap_fill_timeout = 10.0
         self.subscribed = False
         self._outbox: collections.deque[tuple[str, int]] = collections.deque()
         self._pending_bytes = 0
@@ -225,8 +230,12 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                 if lost:
                     log.info("subscribed to Redis again")
                     self.metrics.redis_resubscribes.inc()
+                    await self._fill_gap()
                     if self.on_resubscribed is not None:
                         self.on_resubscribed()
+                elif self.gap_filler is not None:
+                    seconds, micros = await client.time()
+                    self.gap_filler.start(seconds * 1000 + micros // 1000)
                 backoff, lost = FIRST_BACKOFF, False
                 async for data in self._messages(pubsub):
                     if data.get("method") == CONTROL:
@@ -248,6 +257,29 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
                     await client.aclose()
+
+    async def _fill_gap(self) -> None:
+        """Deliver from history what local connections missed, before the new subscription's news.
+
+        Until this returns nothing is read from the new subscription: Redis
+        holds what it brings, so each conversation stays in id order.
+        """
+        if self.gap_filler is None:
+            return
+        groups = self.rooms.get("/", {}).items()
+        channels = [room for room, members in groups if isinstance(room, str) and members]
+        try:
+            filled = await asyncio.wait_for(
+                self.gap_filler.fill(channels, self._deliver_local), self.gap_fill_timeout
+            )
+        except Exception as exc:  # the resync that follows lets clients fill it instead
+            log.warning("could not fill the gap from history (%s); clients will resync", exc)
+            return
+        if filled:
+            log.info("delivered %d messages missed while the subscription was down", filled)
+
+    async def _deliver_local(self, event: str, data: dict[str, Any], to: str | list[str]) -> None:
+        await broadcast(self, event, data, "/", to, None)
 
     async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
         """Messages of one subscription; raises once it fails or stops answering pings."""
@@ -299,6 +331,8 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         data = message["data"]
         if isinstance(data, list):
             data = data[0] if len(data) == 1 else tuple(data)
+        if self.gap_filler is not None and not self.gap_filler.hear(message["event"], data):
+            return  # delivered already, from history, after a lost subscription
         await broadcast(
             self,
             message["event"],

@@ -8,16 +8,18 @@ with a larger id of the same room or private conversation.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 from typing import Any
 
 import pytest
 
-from tests.support.chat import expect_ok, join, unique
+from tests.support.chat import alice_and_bob_in_a_room, expect_ok, join, unique
 from tests.support.clients import ChatClient
 from tests.support.fixtures import Connect, StartProcesses
-from tests.support.redis import RedisServer
+from tests.support.redis import RedisServer, kill_subscriptions
 
 pytestmark = pytest.mark.redis
 
@@ -189,3 +191,46 @@ async def test_clients_reconnecting_with_since_miss_no_kept_message_while_others
         owed = {i for i in stored if i >= first}
         assert owed - churner.seen == set(), f"{len(owed - churner.seen)} owed, never seen"
         assert churner.out_of_order == 0
+
+
+# -- a lost subscription's gap ------------------------------------------------------------
+
+
+async def _heard_by(client: ChatClient, room: str, acked: set[str]) -> None:
+    """Send from ``client`` until it hears one of its messages live (its process is subscribed)."""
+    deadline = time.monotonic() + 15
+    client.pending("message")
+    sent: set[str] = set()
+    while not any(m["id"] in sent for m in client.pending("message")):
+        assert time.monotonic() < deadline, "the sender's process never subscribed again"
+        sent.add(expect_ok(await client.call("message", {"room": room, "text": "gap"}))["id"])
+        acked |= sent
+        await asyncio.sleep(0.05)
+
+
+async def test_what_a_cut_off_process_missed_reaches_its_clients_in_order_without_a_rejoin(
+    server_processes: StartProcesses, fresh_redis: RedisServer, connect: Connect
+) -> None:
+    one, two = await server_processes(2, redis_url=fresh_redis.url)
+    alice, bob, room, first = await alice_and_bob_in_a_room((one.url, two.url), connect)
+    acked = {first["id"]}
+    assert two.pid is not None
+    # Stopped, process two cannot read what Redis sends it; killing its
+    # subscription then discards that, so everything until it is back is lost
+    # to live delivery.
+    os.kill(two.pid, signal.SIGSTOP)
+    try:
+        await kill_subscriptions(fresh_redis.url)
+        await _heard_by(alice, room, acked)
+        private = await alice.call("private_message", {"to": "bob", "text": "while away"})
+    finally:
+        os.kill(two.pid, signal.SIGCONT)
+    assert await bob.next("resync", timeout=10) == {"reason": "redis"}
+    last = expect_ok(await alice.call("message", {"room": room, "text": "after"}))["id"]
+    await bob.next_where("message", lambda m: m["id"] == last, timeout=10)
+    live = [p["id"] for e, p in bob.log if e == "message"]
+    assert live == sorted(live) and len(live) == len(set(live))
+    assert set(live) == acked | {last}
+    events = [e for e, p in bob.log if e in ("resync", "private_message")]
+    assert events == ["private_message", "resync"]
+    assert [p["id"] for e, p in bob.log if e == "private_message"] == [expect_ok(private)["id"]]

@@ -15,14 +15,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
-from tests.support.chat import unique
+from tests.support.chat import alice_and_bob_in_a_room, unique
 from tests.support.clients import ChatClient
 from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import wait_for
 from tests.support.process import ServerProcess
-from tests.support.redis import RedisServer, redis_binary
+from tests.support.redis import RedisServer, kill_subscriptions, redis_binary
 from tests.support.settings import API_KEY
 
 pytestmark = pytest.mark.redis
@@ -226,17 +225,8 @@ async def test_a_subscription_killed_by_redis_is_made_again(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     one, two = await server_processes(2, redis_url=fresh_redis.url)
-    room = unique("room")
-    alice, bob = await connect(one.url, "alice"), await connect(two.url, "bob")
-    await join(alice, room)
-    await join(bob, room)
-    first = await alice.call("message", {"room": room, "text": "before"})
-    await bob.next("message")
-    client = aioredis.Redis.from_url(fresh_redis.url)
-    try:
-        killed = await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-    finally:
-        await client.aclose()
+    alice, bob, room, first = await alice_and_bob_in_a_room((one.url, two.url), connect)
+    killed = await kill_subscriptions(fresh_redis.url)
     assert killed >= 2
     flow, acked = await live_flow(alice, bob, room)
     assert flow < 10

@@ -9,6 +9,7 @@ from typing import Any
 import jwt
 
 from tests.support.clients import ChatClient
+from tests.support.fixtures import Connect
 
 __all__ = [
     "assert_has",
@@ -91,3 +92,19 @@ def make_token(
         payload["exp"] = int(time.time() + ttl)
     payload.update(claims)
     return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+async def alice_and_bob_in_a_room(
+    urls: tuple[str, str], connect: Connect
+) -> tuple[ChatClient, ChatClient, str, dict[str, Any]]:
+    """Alice on the first server and Bob on the second, in a new room; Bob heard Alice once.
+
+    Returns both clients, the room, and Alice's first message (heard by Bob).
+    """
+    room = unique("room")
+    alice, bob = await connect(urls[0], "alice"), await connect(urls[1], "bob")
+    await join(alice, room)
+    await join(bob, room)
+    first = expect_ok(await alice.call("message", {"room": room, "text": "before"}))
+    await bob.next("message")
+    return alice, bob, room, first

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 
 from tests.support.ports import free_port
 
@@ -166,3 +167,13 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+async def kill_subscriptions(url: str) -> int:
+    """Have the Redis at ``url`` drop every pub/sub client; how many it dropped."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        killed: int = await client.client_kill_filter(_type="pubsub")
+    finally:
+        await client.aclose()
+    return killed
