@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from chat_server.config import ConfigError, parse_command_line
+from chat_server.workers import STOP_TIMEOUT
 from tests.support.fixtures import Connect, StartProcesses
 from tests.support.ports import free_port
 from tests.support.process import REPO_ROOT, ServerProcess, clean_environ
@@ -132,7 +133,10 @@ async def test_sigterm_stops_every_worker_with_status_0(server_processes: StartP
     assert master.pid is not None
     workers = await wait_for_children(master.pid, 2)
     master.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(master.wait, 10.0) == 0
+    # Past STOP_TIMEOUT the supervisor kills the workers and exits 1, so a
+    # hung worker still fails this; a slow machine merely takes longer.
+    code = await asyncio.to_thread(master.wait, STOP_TIMEOUT + 5)
+    assert code == 0, master.log_tail()
     assert all(_state(pid) in ("gone", "Z") for pid in workers)
 
 
