@@ -268,13 +268,21 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
             return
         groups = self.rooms.get("/", {}).items()
         channels = [room for room, members in groups if isinstance(room, str) and members]
-        try:
-            filled = await asyncio.wait_for(
-                self.gap_filler.fill(channels, self._deliver_local), self.gap_fill_timeout
-            )
-        except Exception as exc:  # the resync that follows lets clients fill it instead
-            log.warning("could not fill the gap from history (%s); clients will resync", exc)
-            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gap_fill_timeout
+        backoff = FIRST_BACKOFF
+        while True:
+            try:
+                filled = await asyncio.wait_for(
+                    self.gap_filler.fill(channels, self._deliver_local), deadline - loop.time()
+                )
+                break
+            except Exception as exc:  # Redis may be back before its health check says so
+                if loop.time() + backoff >= deadline:
+                    log.warning("could not fill the gap from history (%s); resync only", exc)
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
         if filled:
             log.info("delivered %d messages missed while the subscription was down", filled)
 
