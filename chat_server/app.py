@@ -32,7 +32,7 @@ from chat_server.edges.keys import (
 )
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
-from chat_server.stores import build_bans, build_stores
+from chat_server.stores import build_bans, build_markers, build_stores
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
@@ -76,7 +76,12 @@ def create_app(settings: Settings) -> web.Application:
     sio = _socket_server(settings, metrics)
     history, presence, directory = build_stores(settings, redis)
     service = ChatService(
-        history, presence, directory, delivery=SocketDelivery(sio), bans=build_bans(redis)
+        history,
+        presence,
+        directory,
+        delivery=SocketDelivery(sio),
+        bans=build_bans(redis),
+        markers=build_markers(redis),
     )
     if isinstance(sio.manager, ResilientRedisManager):
         sio.manager.gap_filler = GapFiller(catchup.finder(history, directory), metrics)
