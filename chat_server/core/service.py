@@ -85,6 +85,11 @@ def _with_client_id(record: Record, client_id: str | None) -> Record:
     return record if client_id is None else {**record, "client_id": client_id}
 
 
+def _as_bot(record: Record, bot: bool) -> Record:
+    """``record``, marked ``bot: true`` when a bot token sent it (absent otherwise)."""
+    return {**record, "bot": True} if bot else record
+
+
 class _KeyedLocks:
     """One asyncio lock per key, dropped once nobody holds or waits for it."""
 
@@ -300,24 +305,30 @@ class ChatService:
         return await self.post_message(session.user, room, text, client_id)
 
     async def post_message(
-        self, sender: str, room: str, text: str, client_id: str | None = None
+        self, sender: str, room: str, text: str, client_id: str | None = None, *, bot: bool = False
     ) -> Record:
-        """Store and deliver a room message from ``sender`` (a user or a bot)."""
-        record = {"room": room, "from": sender, "text": text}
+        """Store and deliver a room message from ``sender`` (a user or a bot).
+
+        ``bot``: the sender holds a bot token, and the message says so with
+        ``bot: true`` when delivered and in history.
+        """
+        record = _as_bot({"room": room, "from": sender, "text": text}, bot)
         message, _ = await self._store_and_deliver(
             room_channel(room), _with_client_id(record, client_id), "message", room_channel(room)
         )
         return message
 
     async def send_private(
-        self, sender: str, to: str, text: str, client_id: str | None = None
+        self, sender: str, to: str, text: str, client_id: str | None = None, *, bot: bool = False
     ) -> Record:
         """Store and deliver a private message to every connection of both users.
 
         The recipient need not be online: the message waits in the
-        conversation's history. ``client_id`` as for ``send_message``.
+        conversation's history. ``client_id`` as for ``send_message``,
+        ``bot`` as for ``post_message``.
         """
-        record = _with_client_id({"from": sender, "to": to, "text": text}, client_id)
+        record = _as_bot({"from": sender, "to": to, "text": text}, bot)
+        record = _with_client_id(record, client_id)
         recipients = [user_channel(to), user_channel(sender)]
         key = conversation_key(sender, to)
         message, replayed = await self._store_and_deliver(
