@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from chat_server.config import Settings
+from chat_server.core.auth import issue_token
 from tests.support.browser import PHONE, OpenPage, expect
 from tests.support.chat import make_token
 from tests.support.clients import ConnectRefused
@@ -238,3 +239,30 @@ async def test_every_message_the_page_sends_carries_its_own_client_id(
     assert len(client_ids) == 2
     assert len(set(client_ids)) == 2
     assert all(isinstance(c, str) and re.fullmatch(r"[A-Za-z0-9_-]{22}", c) for c in client_ids)
+
+
+async def test_a_bot_tokens_message_shows_a_bot_badge_and_a_named_key_message_none(
+    start_server: StartServer,
+    make_settings: Callable[..., Settings],
+    open_page: OpenPage,
+    http: aiohttp.ClientSession,
+    api_headers: dict[str, str],
+) -> None:
+    url = await start_server(make_settings(secret=SECRET))
+    page = await open_page(f"{url}/", "bot-badge")
+    await page.page.click("#token-details summary")
+    await page.page.fill("#token", make_token(SECRET, "reader"))
+    await page.page.click("#signin-button")
+    await page.wait_online()
+
+    bot = {"Authorization": f"Bearer {issue_token(SECRET, 'helper', 600, bot=True)}"}
+    await emit(http, url, bot, room="lobby", text="I am a bot")
+    # The API key may post under any name, but only a bot token earns the badge.
+    await emit(
+        http, url, api_headers, room="lobby", text="I only look like one", **{"from": "ci-bot"}
+    )
+
+    await expect(page.message("I am a bot").locator(".bot-badge")).to_have_text("bot")
+    await expect(page.message("I only look like one")).to_be_visible()
+    await expect(page.message("I only look like one").locator(".bot-badge")).to_have_count(0)
+    await page.screenshot("bot-badge")
