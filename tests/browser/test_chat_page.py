@@ -15,6 +15,7 @@ from chat_server.config import Settings
 from chat_server.core.auth import issue_token
 from tests.support.browser import PHONE, OpenPage, expect
 from tests.support.chat import make_token
+from tests.support.chat_page import ChatPage
 from tests.support.clients import ConnectRefused
 from tests.support.fixtures import Connect, StartServer
 
@@ -28,6 +29,14 @@ async def emit(
 ) -> None:
     async with http.post(f"{url}/api/emit", json=body, headers=headers) as response:
         assert response.status == 200, await response.text()
+
+
+async def sign_in_with_token(page: ChatPage, token: str) -> None:
+    """Sign in through the page's token field and wait until it is online."""
+    await page.page.click("#token-details summary")
+    await page.page.fill("#token", token)
+    await page.page.click("#signin-button")
+    await page.wait_online()
 
 
 async def test_a_refused_username_shows_the_servers_reason(
@@ -54,11 +63,7 @@ async def test_a_token_signs_in_as_the_tokens_subject(
 ) -> None:
     url = await start_server(make_settings(secret=SECRET))
     page = await open_page(f"{url}/", "token")
-
-    await page.page.click("#token-details summary")
-    await page.page.fill("#token", make_token(SECRET, "tokenuser"))
-    await page.page.click("#signin-button")
-    await page.wait_online()
+    await sign_in_with_token(page, make_token(SECRET, "tokenuser"))
 
     await expect(page.page.locator("#me-name")).to_have_text("tokenuser")
     await page.send("signed by the server's secret")
@@ -250,10 +255,7 @@ async def test_a_bot_tokens_message_shows_a_bot_badge_and_a_named_key_message_no
 ) -> None:
     url = await start_server(make_settings(secret=SECRET))
     page = await open_page(f"{url}/", "bot-badge")
-    await page.page.click("#token-details summary")
-    await page.page.fill("#token", make_token(SECRET, "reader"))
-    await page.page.click("#signin-button")
-    await page.wait_online()
+    await sign_in_with_token(page, make_token(SECRET, "reader"))
 
     bot = {"Authorization": f"Bearer {issue_token(SECRET, 'helper', 600, bot=True)}"}
     await emit(http, url, bot, room="lobby", text="I am a bot")
