@@ -19,6 +19,7 @@ __all__ = [
     "Delivery",
     "Directory",
     "History",
+    "Idempotency",
     "Markers",
     "Page",
     "Presence",
@@ -186,6 +187,30 @@ class Bans(Protocol):
 
     async def remaining(self, user: str) -> float:
         """Seconds ``user`` stays banned; 0 when not banned."""
+        ...
+
+
+class Idempotency(Protocol):
+    """Answers of REST emits by ``Idempotency-Key``, shared by every process.
+
+    An entry is ``{"fingerprint": str, "answer": Record | None}``; ``answer``
+    is ``None`` while the request that claimed the key is still running.
+    """
+
+    async def claim(self, key: str, fingerprint: str, seconds: int) -> Record | None:
+        """Claim ``key`` for ``seconds`` atomically: ``None`` if this caller won it.
+
+        Otherwise the entry someone else left, so a racing duplicate never
+        runs twice.
+        """
+        ...
+
+    async def complete(self, key: str, fingerprint: str, answer: Record, seconds: int) -> None:
+        """Keep ``answer`` as ``key``'s for the next ``seconds``."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget ``key`` (its request failed, so a retry may run it)."""
         ...
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -14,10 +16,11 @@ from redis.exceptions import RedisError
 from chat_server.core import tokens
 from chat_server.core.auth import AuthError
 from chat_server.core.errors import ChatError, unavailable
+from chat_server.core.ports import ONCE_SECONDS, Record
 from chat_server.core.ratelimit import retry_after_header
 from chat_server.core.tokens import BotGrant
 from chat_server.edges import schemas
-from chat_server.edges.keys import API_LIMITER, METRICS, SERVICE, SETTINGS
+from chat_server.edges.keys import API_LIMITER, IDEMPOTENCY, METRICS, SERVICE, SETTINGS
 from chat_server.stores.redis import outcome_of
 
 __all__ = ["json_errors", "routes"]
@@ -161,16 +164,85 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return error_response(exc.status, ChatError(code, exc.reason))
 
 
+#: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 @routes.post("/api/emit")
 async def emit(request: web.Request) -> web.Response:
-    """Post a room message, a private message or an announcement."""
+    """Post a room message, a private message or an announcement.
+
+    With ``Idempotency-Key`` the first answer is kept for ten minutes per
+    credential: a repeat gets it again (``Idempotent-Replayed: true``) and
+    delivers nothing, the same key with another body is ``409``.
+    """
     grant = check_key(request, bots=True)
+    key = _idempotency_key(request)
     body = await read_json(request)
     data = schemas.load(schemas.EmitSchema(), body)
+    if grant is not None:
+        _check_bot_emit(grant, body, data)
+    if key is None:
+        return web.json_response(await _deliver(request, grant, data))
+    scope = "key" if grant is None else f"bot:{grant.name}"
+    return await _once(request, f"{scope}:{key}", _fingerprint(body), grant, data)
+
+
+async def _once(
+    request: web.Request,
+    key: str,
+    fingerprint: str,
+    grant: BotGrant | None,
+    data: dict[str, Any],
+) -> web.Response:
+    store = request.app[IDEMPOTENCY]
+    entry = await store.claim(key, fingerprint, ONCE_SECONDS)
+    if entry is not None:
+        if entry["fingerprint"] != fingerprint:
+            raise HTTPError(
+                409,
+                ChatError("conflict", "This Idempotency-Key was used with another body."),
+            )
+        if entry["answer"] is None:
+            # The racing request is still running: waiting for it could hold
+            # this one for as long as Redis is slow, so the caller retries.
+            raise HTTPError(
+                409,
+                ChatError("in_progress", "A request with this Idempotency-Key is in progress."),
+                {"Retry-After": "1"},
+            )
+        return web.json_response(entry["answer"], headers={"Idempotent-Replayed": "true"})
+    try:
+        answer = await _deliver(request, grant, data)
+    except BaseException:
+        # Nothing was answered, so nothing is kept: a retry may run it again.
+        await store.release(key)
+        raise
+    await store.complete(key, fingerprint, answer, ONCE_SECONDS)
+    return web.json_response(answer)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(raw):
+        message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+        raise ChatError("invalid", message, {IDEMPOTENCY_HEADER: [message]})
+    return raw
+
+
+def _fingerprint(body: Any) -> str:
+    # Canonical JSON: the same object sent with other spacing or key order is the same body.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _deliver(request: web.Request, grant: BotGrant | None, data: dict[str, Any]) -> Record:
     service, sender, text = request.app[SERVICE], data["from_"], data["text"]
     bot = grant is not None
     if grant is not None:
-        _check_bot_emit(grant, body, data)
         sender = grant.name
     if "room" in data:
         message = await service.post_message(sender, data["room"], text, bot=bot)
@@ -178,7 +250,7 @@ async def emit(request: web.Request) -> web.Response:
         message = await service.send_private(sender, data["to"], text, bot=bot)
     else:
         message = await service.announce(sender, text)
-    return web.json_response({"ok": True, "id": message["id"], "ts": message["ts"]})
+    return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
 
 def _check_bot_emit(grant: BotGrant, body: dict[str, Any], data: dict[str, Any]) -> None:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from chat_server.core.ports import Bans, Directory, History, Markers, Presence
+from chat_server.core.ports import Bans, Directory, History, Idempotency, Markers, Presence
 from chat_server.core.settings import Settings
 from chat_server.stores.bans import MemoryBans, RedisBans
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
 from chat_server.stores.history import MemoryHistory, RedisHistory
+from chat_server.stores.idempotency import MemoryIdempotency, RedisIdempotency
 from chat_server.stores.markers import MemoryMarkers, RedisMarkers
 from chat_server.stores.presence import MemoryPresence, RedisPresence
 
-__all__ = ["build_bans", "build_markers", "build_stores"]
+__all__ = ["build_bans", "build_idempotency", "build_markers", "build_stores"]
 
 
 def build_stores(
@@ -40,3 +41,8 @@ def build_bans(redis: aioredis.Redis | None) -> Bans:
 def build_markers(redis: aioredis.Redis | None) -> Markers:
     """Read markers: in memory without Redis, shared by every process with it."""
     return MemoryMarkers() if redis is None else RedisMarkers(redis)
+
+
+def build_idempotency(redis: aioredis.Redis | None) -> Idempotency:
+    """Remembered emit answers: in memory without Redis, shared by every process with it."""
+    return MemoryIdempotency() if redis is None else RedisIdempotency(redis)
