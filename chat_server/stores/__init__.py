@@ -1,4 +1,4 @@
-"""Storage: history, presence, the conversation directory and bans, in memory or in Redis.
+"""Storage: history, presence, the conversation directory, bans and rooms, in memory or Redis.
 
 Each store implements a port of ``core.ports`` twice, once in this process's
 memory and once in Redis; ``build_stores`` chooses between them in one place.
@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from chat_server.core.ports import Bans, Directory, History, Presence
+from chat_server.core.ports import Bans, Directory, History, Presence, Rooms
 from chat_server.core.settings import Settings
 from chat_server.stores.bans import MemoryBans, RedisBans
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
 from chat_server.stores.history import MemoryHistory, RedisHistory
 from chat_server.stores.presence import MemoryPresence, RedisPresence
+from chat_server.stores.rooms import MemoryRooms, RedisRooms
 
-__all__ = ["build_bans", "build_stores"]
+__all__ = ["build_bans", "build_rooms", "build_stores"]
 
 
 def build_stores(
@@ -34,3 +35,8 @@ def build_stores(
 def build_bans(redis: aioredis.Redis | None) -> Bans:
     """Server-wide bans: in memory without Redis, shared by every process with it."""
     return MemoryBans() if redis is None else RedisBans(redis)
+
+
+def build_rooms(redis: aioredis.Redis | None) -> Rooms:
+    """The room registry: in memory without Redis, shared and kept across restarts with it."""
+    return MemoryRooms() if redis is None else RedisRooms(redis)
