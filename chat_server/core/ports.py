@@ -260,3 +260,11 @@ class Delivery(Protocol):
         Returns how many were closed on this process.
         """
         ...
+
+    async def evict(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        """Ask every other process to take ``user``'s connections out of ``room``.
+
+        Each tells those connections ``kicked`` ``notice`` first (the
+        service's ``evict_local``); this process has done its own already.
+        """
+        ...

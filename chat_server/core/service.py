@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat_server.core.errors import ChatError
-from chat_server.core.ports import Bans, Delivery, Directory, History, Presence, Record
+from chat_server.core.ports import Bans, Delivery, Directory, History, Presence, Record, Rooms
+from chat_server.core.rooms import Actor, RoomRules
 
 __all__ = ["ChatService", "room_channel", "user_channel"]
 
@@ -84,6 +85,7 @@ class ChatService:
     :param directory: whom each user has private conversations with.
     :param delivery: how events reach connections.
     :param bans: users refused a connection for a while.
+    :param rooms: the registry of rooms that belong to someone.
     """
 
     def __init__(
@@ -94,8 +96,10 @@ class ChatService:
         *,
         delivery: Delivery,
         bans: Bans,
+        rooms: Rooms,
     ) -> None:
         self.bans = bans
+        self.rules = RoomRules(rooms)
         self.history = history
         self.presence = presence
         self.delivery = delivery
@@ -178,6 +182,8 @@ class ChatService:
     async def join(self, sid: str, room: str, since: str | None = None) -> dict[str, Any]:
         """Add connection ``sid`` to ``room``; the join ack."""
         session = self._session(sid)
+        if room not in session.rooms:
+            await self.rules.check_join(room, Actor(session.user))
         await self._enter(sid, session, room)
         # History is read after entering, so a message stored meanwhile arrives
         # live as well as in history (clients drop the duplicate by id) rather
@@ -358,3 +364,74 @@ class ChatService:
         members = await self.presence.members(room)
         history = await self.history.latest(room_channel(room), JOIN_HISTORY)
         return {"room": room, "members": members, "history": history}
+
+    # -- rooms that belong to someone (docs/moderation.md) ----------------------
+
+    async def check_read(self, user: str, room: str) -> None:
+        """Refuse ``user`` a private room's history unless a member."""
+        await self.rules.check_read(room, Actor(user))
+
+    async def create_room(
+        self, actor: Actor, room: str, *, private: bool, topic: str
+    ) -> dict[str, Any]:
+        """Create ``room`` owned by ``actor``; ``room_exists`` if created or in use."""
+        in_use = bool(await self.history.latest(room_channel(room), 1)) or bool(
+            await self.presence.members(room)
+        )
+        return await self.rules.create(
+            room, actor.user, private=private, topic=topic, in_use=in_use
+        )
+
+    async def room_info(self, actor: Actor, room: str) -> dict[str, Any]:
+        """The room's ``info``; ``forbidden`` for a private room's outsider."""
+        return await self.rules.info(room, actor)
+
+    async def set_topic(self, actor: Actor, room: str, topic: str) -> dict[str, Any]:
+        """Replace the topic and tell the room (``room_updated``)."""
+        info = await self.rules.set_topic(room, actor, topic)
+        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        return info
+
+    async def set_role(self, actor: Actor, room: str, user: str, role: str) -> dict[str, Any]:
+        """Make ``user`` a moderator or a member and tell the room (``room_updated``)."""
+        info = await self.rules.set_role(room, actor, user, role)
+        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        return info
+
+    async def invite(self, actor: Actor, room: str, user: str) -> None:
+        """Invite ``user`` (a member, if the room is private); every connection of theirs hears."""
+        await self.rules.invite(room, actor, user)
+        await self.delivery.emit(
+            "invited", {"room": room, "by": actor.user}, to=user_channel(user)
+        )
+
+    async def kick(self, actor: Actor, room: str, user: str, reason: str) -> None:
+        """Take ``user`` out of ``room`` on every process, each connection told ``kicked``."""
+        await self.rules.kick(room, actor, user)
+        await self._evict(room, user, {"room": room, "by": actor.user, "reason": reason})
+
+    async def ban(
+        self, actor: Actor, room: str, user: str, reason: str, seconds: int | None
+    ) -> None:
+        """``kick``, and refuse ``user``'s joins until unbanned or ``seconds`` have passed."""
+        await self.rules.ban(room, actor, user, seconds)
+        await self._evict(room, user, {"room": room, "by": actor.user, "reason": reason})
+
+    async def unban(self, actor: Actor, room: str, user: str) -> None:
+        """Lift ``user``'s ban in ``room``."""
+        await self.rules.unban(room, actor, user)
+
+    async def _evict(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        # The record is written first, so a connection re-joining the moment
+        # it is out is already refused.
+        await self.evict_local(room, user, notice)
+        await self.delivery.evict(room, user, notice)
+
+    async def evict_local(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        """This process's connections of ``user`` leave ``room``, each told ``kicked`` first."""
+        for sid in sorted(self._local.get((room, user), set())):
+            session = self.sessions.get(sid)
+            if session is None:
+                continue
+            await self.delivery.emit("kicked", notice, to=sid)
+            await self._leave(sid, session, room)

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from chat_server.core.auth import Authenticator, AuthError
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
+from chat_server.core.rooms import Actor
 from chat_server.core.service import ChatService
 from chat_server.edges import schemas
 from chat_server.stores.redis import outcome_of
@@ -55,6 +56,7 @@ class SocketHandlers:
             "typing": self.typing,
             "history": self.history,
             "conversations": self.conversations,
+            **self._room_events(),
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -155,6 +157,7 @@ class SocketHandlers:
         data = schemas.load(schemas.HistorySchema(), payload)
         before, limit = data.get("before"), schemas.history_limit(data)
         if "room" in data:
+            await self.service.check_read(self.service.user_of(sid), data["room"])
             messages = await self.service.room_history(data["room"], before, limit)
         else:
             user = self.service.user_of(sid)
@@ -166,6 +169,70 @@ class SocketHandlers:
         user = self.service.user_of(sid)
         found = await self.service.conversations(user, schemas.history_limit(data))
         return {"ok": True, "conversations": found}
+
+    # -- rooms that belong to someone (docs/moderation.md) ----------------------
+
+    def _room_events(self) -> dict[str, EventHandler]:
+        return {
+            "create_room": self.create_room,
+            "room_info": self.room_info,
+            "set_topic": self.set_topic,
+            "invite": self.invite,
+            "kick": self.kick,
+            "ban": self.ban,
+            "unban": self.unban,
+            "set_role": self.set_role,
+        }
+
+    def _actor(self, sid: str) -> Actor:
+        # Admin claims are not carried to sockets yet: every socket acts as
+        # the user it is (docs/moderation.md).
+        return Actor(self.service.user_of(sid))
+
+    async def create_room(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.CreateRoomSchema(), payload)
+        info = await self.service.create_room(
+            self._actor(sid), data["room"], private=data["private"], topic=data["topic"]
+        )
+        return {"ok": True, "room": info}
+
+    async def room_info(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomSchema(), payload)
+        return {"ok": True, "room": await self.service.room_info(self._actor(sid), data["room"])}
+
+    async def set_topic(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.TopicSchema(), payload)
+        info = await self.service.set_topic(self._actor(sid), data["room"], data["topic"])
+        return {"ok": True, "room": info}
+
+    async def invite(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomUserSchema(), payload)
+        await self.service.invite(self._actor(sid), data["room"], data["user"])
+        return {"ok": True}
+
+    async def kick(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.KickSchema(), payload)
+        await self.service.kick(self._actor(sid), data["room"], data["user"], data["reason"])
+        return {"ok": True}
+
+    async def ban(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.BanSchema(), payload)
+        await self.service.ban(
+            self._actor(sid), data["room"], data["user"], data["reason"], data.get("seconds")
+        )
+        return {"ok": True}
+
+    async def unban(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomUserSchema(), payload)
+        await self.service.unban(self._actor(sid), data["room"], data["user"])
+        return {"ok": True}
+
+    async def set_role(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoleSchema(), payload)
+        info = await self.service.set_role(
+            self._actor(sid), data["room"], data["user"], data["role"]
+        )
+        return {"ok": True, "room": info}
 
 
 def register_handlers(sio: ChatSocketServer, handlers: SocketHandlers) -> None:
