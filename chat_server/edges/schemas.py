@@ -23,6 +23,7 @@ __all__ = [
     "MessageSchema",
     "PrivateMessageSchema",
     "RemoveUserSchema",
+    "RestCreateRoomSchema",
     "RoleSchema",
     "RoomSchema",
     "RoomUserSchema",
@@ -295,3 +296,9 @@ class RoleSchema(RoomUserSchema):
         required=True,
         validate=validate.OneOf(["moderator", "member"], error="role is moderator or member."),
     )
+
+
+class RestCreateRoomSchema(CreateRoomSchema):
+    """``POST /api/rooms``: ``{room, owner, private?, topic?}``."""
+
+    owner = username_field(required=True)
