@@ -31,7 +31,7 @@ def print_token(command: Command) -> int:
     if not valid_username(username):
         raise ConfigError(f"not a valid username: {username!r}")
     assert username is not None
-    print(issue_token(secret, username, command.ttl))
+    print(issue_token(secret, username, command.ttl, admin=command.admin))
     return 0
 
 

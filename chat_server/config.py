@@ -28,6 +28,7 @@ class Command:
     settings: Settings
     username: str | None = None
     ttl: int = DEFAULT_TOKEN_TTL
+    admin: bool = False
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -371,6 +372,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_options(token)
     token.add_argument("username")
     token.add_argument("--ttl", default=str(DEFAULT_TOKEN_TTL), help="seconds (86400)")
+    token.add_argument("--admin", action="store_true", help="add the claim admin: true")
     return parser
 
 
@@ -409,5 +411,6 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
     tokens.check_token_settings(settings)
     if args.get("command") == "token":
         username = str(args["username"])
-        return Command("token", settings, username, _positive_int("--ttl", args["ttl"]))
+        ttl = _positive_int("--ttl", args["ttl"])
+        return Command("token", settings, username, ttl, admin=bool(args["admin"]))
     return Command("serve", settings)

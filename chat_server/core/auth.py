@@ -21,6 +21,10 @@ class Verifier(Protocol):
         """The username ``token`` vouches for; ``AuthError`` otherwise."""
         ...
 
+    async def verify_admin(self, token: object) -> tuple[str, bool]:
+        """``verify``, and whether the token makes its user an admin (``admin: true``)."""
+        ...
+
 
 class AuthError(Exception):
     """A refused identity; ``code`` is what the client's ``connect_error`` carries."""
@@ -36,10 +40,17 @@ def valid_username(value: object) -> bool:
     return isinstance(value, str) and USERNAME_PATTERN.match(value) is not None
 
 
-def issue_token(secret: str, username: str, ttl: int, now: float | None = None) -> str:
-    """An HS256 token for ``username`` valid for ``ttl`` seconds (the ``token`` command)."""
+def issue_token(
+    secret: str, username: str, ttl: int, now: float | None = None, *, admin: bool = False
+) -> str:
+    """An HS256 token for ``username`` valid for ``ttl`` seconds (the ``token`` command).
+
+    With ``admin``, it carries the claim ``admin: true`` (docs/moderation.md).
+    """
     issued = int(time.time() if now is None else now)
-    claims = {"sub": username, "iat": issued, "exp": issued + ttl}
+    claims: dict[str, Any] = {"sub": username, "iat": issued, "exp": issued + ttl}
+    if admin:
+        claims["admin"] = True
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -58,11 +69,16 @@ class Authenticator:
 
     async def identify(self, auth: Any) -> str:
         """The username of the connection; ``AuthError`` when refused."""
+        username, _ = await self.identify_admin(auth)
+        return username
+
+    async def identify_admin(self, auth: Any) -> tuple[str, bool]:
+        """``identify``, and whether the user is an admin (token mode only)."""
         fields = auth if isinstance(auth, dict) else {}
         if self.verifier is not None:
             if "token" not in fields:
                 raise AuthError("token_required", "This server requires a token (auth.token).")
-            return await self.verifier.verify(fields["token"])
+            return await self.verifier.verify_admin(fields["token"])
         username = fields.get("username")
         if not valid_username(username):
             raise AuthError(
@@ -70,4 +86,4 @@ class Authenticator:
                 "A username is 1 to 32 characters of letters, digits, '_', '-' or '.'.",
             )
         assert isinstance(username, str)
-        return username
+        return username, False

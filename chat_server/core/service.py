@@ -49,6 +49,7 @@ class Session:
 
     user: str
     rooms: set[str] = field(default_factory=set)
+    admin: bool = False  # the token's ``admin: true`` claim
 
 
 def _with_client_id(record: Record, client_id: str | None) -> Record:
@@ -113,9 +114,9 @@ class ChatService:
 
     # -- connections -----------------------------------------------------
 
-    async def connect(self, sid: str, user: str) -> None:
-        """Register a new connection of ``user``."""
-        self.sessions[sid] = Session(user)
+    async def connect(self, sid: str, user: str, *, admin: bool = False) -> None:
+        """Register a new connection of ``user`` (an admin, when its token said so)."""
+        self.sessions[sid] = Session(user, admin=admin)
         await self.delivery.enter(sid, user_channel(user))
 
     async def disconnect(self, sid: str) -> None:
@@ -183,7 +184,7 @@ class ChatService:
         """Add connection ``sid`` to ``room``; the join ack."""
         session = self._session(sid)
         if room not in session.rooms:
-            await self.rules.check_join(room, Actor(session.user))
+            await self.rules.check_join(room, Actor(session.user, session.admin))
         await self._enter(sid, session, room)
         # History is read after entering, so a message stored meanwhile arrives
         # live as well as in history (clients drop the duplicate by id) rather
@@ -367,9 +368,14 @@ class ChatService:
 
     # -- rooms that belong to someone (docs/moderation.md) ----------------------
 
-    async def check_read(self, user: str, room: str) -> None:
-        """Refuse ``user`` a private room's history unless a member."""
-        await self.rules.check_read(room, Actor(user))
+    def actor_of(self, sid: str) -> Actor:
+        """Who connection ``sid`` acts as in rooms: its user, admin or not."""
+        session = self._session(sid)
+        return Actor(session.user, session.admin)
+
+    async def check_read(self, actor: Actor, room: str) -> None:
+        """Refuse ``actor`` a private room's history unless a member (or an admin)."""
+        await self.rules.check_read(room, actor)
 
     async def create_room(
         self, actor: Actor, room: str, *, private: bool, topic: str

@@ -62,7 +62,7 @@ class SocketHandlers:
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         self.metrics.event_received("connect")
         try:
-            user = await self.authenticator.identify(auth)
+            user, admin = await self.authenticator.identify_admin(auth)
         except AuthError as exc:
             log.info("refused a connection: %s", exc.code)
             self.metrics.rejected_inputs.labels(exc.code).inc()
@@ -82,7 +82,7 @@ class SocketHandlers:
             # locking every user out for it would be worse than a banned
             # user slipping in until it is back.
             log.warning("could not check bans of %s (%s); admitting", user, exc)
-        await self.service.connect(sid, user)
+        await self.service.connect(sid, user, admin=admin)
         log.info("connected sid=%s user=%s", sid, user)
 
     async def on_connected(self, sid: str) -> None:
@@ -157,7 +157,7 @@ class SocketHandlers:
         data = schemas.load(schemas.HistorySchema(), payload)
         before, limit = data.get("before"), schemas.history_limit(data)
         if "room" in data:
-            await self.service.check_read(self.service.user_of(sid), data["room"])
+            await self.service.check_read(self.service.actor_of(sid), data["room"])
             messages = await self.service.room_history(data["room"], before, limit)
         else:
             user = self.service.user_of(sid)
@@ -185,9 +185,7 @@ class SocketHandlers:
         }
 
     def _actor(self, sid: str) -> Actor:
-        # Admin claims are not carried to sockets yet: every socket acts as
-        # the user it is (docs/moderation.md).
-        return Actor(self.service.user_of(sid))
+        return self.service.actor_of(sid)
 
     async def create_room(self, sid: str, payload: dict[str, Any]) -> Reply:
         data = schemas.load(schemas.CreateRoomSchema(), payload)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from tests.support.chat import assert_has, expect_error, expect_ok, join
+from typing import Any
+
+import jwt
+
+from tests.contract.test_cli import run
+from tests.support.chat import assert_has, expect_error, expect_ok, join, make_token
 from tests.support.clients import ChatClient
-from tests.support.fixtures import Connect
+from tests.support.fixtures import Connect, MakeSettings, StartServer
 
 
 async def private_team(chat_url: str, connect: Connect) -> tuple[ChatClient, ChatClient]:
@@ -115,3 +120,37 @@ async def test_bad_room_payloads_answer_invalid_with_fields(
     ]
     for event, payload, field in cases:
         expect_error(await olga.call(event, payload), "invalid", field)
+
+
+# -- admins: the token claim admin: true -----------------------------------------------
+
+ADMIN_SECRET = "room-admin-secret-" + "s" * 32
+
+
+def test_the_token_command_with_admin_adds_the_claim() -> None:
+    token = run(["token", "root", "--admin"], {"CHAT_SECRET": ADMIN_SECRET}).stdout.strip()
+    assert jwt.decode(token, ADMIN_SECRET, algorithms=["HS256"])["admin"] is True
+    plain = run(["token", "root"], {"CHAT_SECRET": ADMIN_SECRET}).stdout.strip()
+    assert "admin" not in jwt.decode(plain, ADMIN_SECRET, algorithms=["HS256"])
+
+
+async def test_an_admin_token_moderates_every_room(
+    start_server: StartServer, make_settings: MakeSettings, connect: Connect
+) -> None:
+    url = await start_server(make_settings(secret=ADMIN_SECRET))
+
+    def auth(user: str, **claims: Any) -> dict[str, Any]:
+        return {"auth": {"token": make_token(ADMIN_SECRET, user, **claims)}}
+
+    olga = await connect(url, **auth("olga"))
+    expect_ok(await olga.call("create_room", {"room": "team", "private": True}))
+    await join(olga, "team")
+    root = await connect(url, **auth("root", admin=True))
+    fake = await connect(url, **auth("eve", admin="yes"))
+    expect_error(await fake.call("join", {"room": "team"}), "forbidden")
+    await join(root, "team")
+    expect_ok(await root.call("set_topic", {"room": "team", "topic": "by an admin"}))
+    expect_ok(await root.call("set_role", {"room": "team", "user": "bob", "role": "moderator"}))
+    expect_error(await root.call("kick", {"room": "team", "user": "olga"}), "forbidden")
+    expect_ok(await root.call("ban", {"room": "lobby", "user": "eve"}))
+    expect_error(await fake.call("join", {"room": "lobby"}), "banned")
