@@ -35,7 +35,16 @@ def print_token(command: Command) -> int:
     for room in command.rooms or ():
         if not ROOM_PATTERN.match(room):
             raise ConfigError(f"not a valid room name: {room!r}")
-    print(issue_token(secret, username, command.ttl, bot=command.bot, rooms=command.rooms))
+    print(
+        issue_token(
+            secret,
+            username,
+            command.ttl,
+            bot=command.bot,
+            rooms=command.rooms,
+            admin=command.admin,
+        )
+    )
     return 0
 
 

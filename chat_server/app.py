@@ -33,7 +33,13 @@ from chat_server.edges.keys import (
 )
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
-from chat_server.stores import build_bans, build_idempotency, build_markers, build_stores
+from chat_server.stores import (
+    build_bans,
+    build_idempotency,
+    build_markers,
+    build_rooms,
+    build_stores,
+)
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
@@ -77,14 +83,17 @@ def create_app(settings: Settings) -> web.Application:
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
     history, presence, directory = build_stores(settings, redis)
+    delivery = SocketDelivery(sio)
     service = ChatService(
         history,
         presence,
         directory,
-        delivery=SocketDelivery(sio),
+        delivery=delivery,
         bans=build_bans(redis),
+        rooms=build_rooms(redis),
         markers=build_markers(redis),
     )
+    delivery.on_evict = service.evict_local
     if isinstance(sio.manager, ResilientRedisManager):
         sio.manager.gap_filler = GapFiller(catchup.finder(history, directory), metrics)
     authenticator = Authenticator(tokens.build_verifier(settings))

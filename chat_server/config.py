@@ -30,6 +30,7 @@ class Command:
     ttl: int = DEFAULT_TOKEN_TTL
     bot: bool = False  # token --bot: a bot token for the REST API
     rooms: tuple[str, ...] | None = None  # token --bot --room R...: the rooms it may post to
+    admin: bool = False
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -380,6 +381,7 @@ def _build_parser() -> argparse.ArgumentParser:
         dest="rooms",
         help="with --bot: a room the bot may post to (repeatable; default every room)",
     )
+    token.add_argument("--admin", action="store_true", help="add the claim admin: true")
     return parser
 
 
@@ -423,6 +425,12 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
             raise ConfigError("--room needs --bot: only bot tokens are limited to rooms")
         ttl = _positive_int("--ttl", args["ttl"])
         return Command(
-            "token", settings, username, ttl, args["bot"], None if rooms is None else tuple(rooms)
+            "token",
+            settings,
+            username,
+            ttl,
+            args["bot"],
+            None if rooms is None else tuple(rooms),
+            admin=bool(args["admin"]),
         )
     return Command("serve", settings)

@@ -22,6 +22,10 @@ class Verifier(Protocol):
         """The username ``token`` vouches for; ``AuthError`` otherwise."""
         ...
 
+    async def verify_admin(self, token: object) -> tuple[str, bool]:
+        """``verify``, and whether the token makes its user an admin (``admin: true``)."""
+        ...
+
 
 class AuthError(Exception):
     """A refused identity; ``code`` is what the client's ``connect_error`` carries."""
@@ -45,11 +49,13 @@ def issue_token(
     *,
     bot: bool = False,
     rooms: Sequence[str] | None = None,
+    admin: bool = False,
 ) -> str:
     """An HS256 token for ``username`` valid for ``ttl`` seconds (the ``token`` command).
 
     With ``bot`` the token carries ``bot: true`` (it then opens the REST API
     as that bot) and, when ``rooms`` is given, the ``rooms`` it may post to.
+    With ``admin``, it carries the claim ``admin: true`` (docs/moderation.md).
     """
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {"sub": username, "iat": issued, "exp": issued + ttl}
@@ -57,6 +63,8 @@ def issue_token(
         claims["bot"] = True
         if rooms is not None:
             claims["rooms"] = list(dict.fromkeys(rooms))
+    if admin:
+        claims["admin"] = True
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -75,11 +83,16 @@ class Authenticator:
 
     async def identify(self, auth: Any) -> str:
         """The username of the connection; ``AuthError`` when refused."""
+        username, _ = await self.identify_admin(auth)
+        return username
+
+    async def identify_admin(self, auth: Any) -> tuple[str, bool]:
+        """``identify``, and whether the user is an admin (token mode only)."""
         fields = auth if isinstance(auth, dict) else {}
         if self.verifier is not None:
             if "token" not in fields:
                 raise AuthError("token_required", "This server requires a token (auth.token).")
-            return await self.verifier.verify(fields["token"])
+            return await self.verifier.verify_admin(fields["token"])
         username = fields.get("username")
         if not valid_username(username):
             raise AuthError(
@@ -87,4 +100,4 @@ class Authenticator:
                 "A username is 1 to 32 characters of letters, digits, '_', '-' or '.'.",
             )
         assert isinstance(username, str)
-        return username
+        return username, False

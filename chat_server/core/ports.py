@@ -25,6 +25,9 @@ __all__ = [
     "Presence",
     "Publication",
     "Record",
+    "RoomAccess",
+    "RoomState",
+    "Rooms",
 ]
 
 Record = dict[str, Any]
@@ -214,6 +217,94 @@ class Idempotency(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """A created room as its registry keeps it.
+
+    ``members`` holds the owner, the moderators and everyone invited; in a
+    public room it only matters for who was invited.
+    """
+
+    name: str
+    private: bool
+    topic: str
+    owner: str
+    created_ts: int
+    moderators: frozenset[str]
+    members: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """What a ``join`` needs to know about one user in one room, read in one step.
+
+    ``created`` is False for a room nobody created (then the rest is False);
+    ``ban_until`` is ``None`` when not banned, 0 for a ban without end, else
+    the epoch milliseconds the ban lapses at.
+    """
+
+    created: bool
+    private: bool
+    member: bool
+    ban_until: int | None
+
+
+class Rooms(Protocol):
+    """The registry of created rooms: settings, members, moderators and bans.
+
+    Each method is one atomic step of the store; who may call which is the
+    rules' business (``core/permissions.py``), not the store's.
+    """
+
+    async def create(
+        self, room: str, owner: str, *, private: bool, topic: str, created_ts: int
+    ) -> RoomState | None:
+        """Create ``room`` owned by ``owner``; ``None`` when it was created before.
+
+        Of racing creations, on any process, exactly one succeeds.
+        """
+        ...
+
+    async def state(self, room: str) -> RoomState | None:
+        """The room's settings and lists; ``None`` for a room nobody created."""
+        ...
+
+    async def access(self, room: str, user: str, now_ms: int) -> RoomAccess:
+        """Whether ``room`` was created, is private, has ``user`` as member, bans them now."""
+        ...
+
+    async def set_topic(self, room: str, topic: str) -> bool:
+        """Replace the topic; False for a room nobody created."""
+        ...
+
+    async def add_member(self, room: str, user: str) -> bool:
+        """Make ``user`` a member; False for a room nobody created."""
+        ...
+
+    async def remove_member(self, room: str, user: str) -> None:
+        """Take ``user`` off the members and the moderators (never the owner)."""
+        ...
+
+    async def set_moderator(self, room: str, user: str, moderator: bool) -> bool:
+        """Make ``user`` a moderator (and a member), or a plain member again.
+
+        False for a room nobody created, or when ``user`` is its owner.
+        """
+        ...
+
+    async def ban(self, room: str, user: str, until_ms: int) -> None:
+        """Ban ``user`` from ``room`` until ``until_ms`` (0: until unbanned), replacing any ban."""
+        ...
+
+    async def unban(self, room: str, user: str) -> bool:
+        """Lift a ban; True when there was one."""
+        ...
+
+    async def bans(self, room: str, now_ms: int) -> dict[str, int]:
+        """The bans in force at ``now_ms``: user -> lapse time in ms (0: no end)."""
+        ...
+
+
 class Delivery(Protocol):
     """What the service needs of the transport: groups of connections, and emits."""
 
@@ -248,5 +339,13 @@ class Delivery(Protocol):
         """Close every connection of ``user`` on every process, sending ``notice`` first.
 
         Returns how many were closed on this process.
+        """
+        ...
+
+    async def evict(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        """Ask every other process to take ``user``'s connections out of ``room``.
+
+        Each tells those connections ``kicked`` ``notice`` first (the
+        service's ``evict_local``); this process has done its own already.
         """
         ...

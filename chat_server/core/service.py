@@ -18,7 +18,17 @@ from typing import Any
 
 from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError
-from chat_server.core.ports import Bans, Delivery, Directory, History, Markers, Presence, Record
+from chat_server.core.ports import (
+    Bans,
+    Delivery,
+    Directory,
+    History,
+    Markers,
+    Presence,
+    Record,
+    Rooms,
+)
+from chat_server.core.rooms import Actor, RoomRules
 
 __all__ = ["ChatService", "Conversation", "room_channel", "user_channel"]
 
@@ -78,6 +88,7 @@ class Session:
 
     user: str
     rooms: set[str] = field(default_factory=set)
+    admin: bool = False  # the token's ``admin: true`` claim
 
 
 def _with_client_id(record: Record, client_id: str | None) -> Record:
@@ -120,6 +131,7 @@ class ChatService:
     :param delivery: how events reach connections.
     :param bans: users refused a connection for a while.
     :param markers: each user's read marker per conversation.
+    :param rooms: the registry of rooms that belong to someone.
     """
 
     def __init__(
@@ -131,9 +143,11 @@ class ChatService:
         delivery: Delivery,
         bans: Bans,
         markers: Markers,
+        rooms: Rooms,
     ) -> None:
         self.bans = bans
         self.markers = markers
+        self.rules = RoomRules(rooms)
         self.history = history
         self.presence = presence
         self.delivery = delivery
@@ -147,9 +161,9 @@ class ChatService:
 
     # -- connections -----------------------------------------------------
 
-    async def connect(self, sid: str, user: str) -> None:
-        """Register a new connection of ``user``."""
-        self.sessions[sid] = Session(user)
+    async def connect(self, sid: str, user: str, *, admin: bool = False) -> None:
+        """Register a new connection of ``user`` (an admin, when its token said so)."""
+        self.sessions[sid] = Session(user, admin=admin)
         await self.delivery.enter(sid, user_channel(user))
 
     async def disconnect(self, sid: str) -> None:
@@ -216,6 +230,8 @@ class ChatService:
     async def join(self, sid: str, room: str, since: str | None = None) -> dict[str, Any]:
         """Add connection ``sid`` to ``room``; the join ack."""
         session = self._session(sid)
+        if room not in session.rooms:
+            await self.rules.check_join(room, Actor(session.user, session.admin))
         await self._enter(sid, session, room)
         # History is read after entering, so a message stored meanwhile arrives
         # live as well as in history (clients drop the duplicate by id) rather
@@ -372,17 +388,20 @@ class ChatService:
     # -- changes and read markers -----------------------------------------------
 
     async def change_message(
-        self, conversation: Conversation, message_id: str, change: Change
+        self, actor: Actor, conversation: Conversation, message_id: str, change: Change
     ) -> Record:
         """Edit, delete or react to a kept message; everyone there hears ``message_updated``.
 
         Like a send, the store publishes the new state in the step that takes
         its ``rev``, so every connection hears one message's changes in order.
+        A private room's messages are out of an outsider's reach (``forbidden``).
         Returns the message as it now is.
         """
+        await self._check_visible(actor, conversation)
+        change = dataclasses.replace(change, actor=actor.user)
         if change.op == "delete":
             change = dataclasses.replace(
-                change, moderates=await self._moderates(change.actor, conversation)
+                change, moderates=await self._moderates(actor, conversation)
             )
         publication = self.delivery.publication("message_updated", conversation.to)
         result = await self.history.change(conversation.key, message_id, change, publication)
@@ -390,20 +409,28 @@ class ChatService:
             await self.delivery.emit("message_updated", result.message, to=conversation.to)
         return result.message
 
-    async def _moderates(self, user: str, conversation: Conversation) -> bool:
-        """Whether ``user`` may delete anyone's message in ``conversation``.
+    async def _check_visible(self, actor: Actor, conversation: Conversation) -> None:
+        room = conversation.where.get("room")
+        if room is not None:
+            await self.rules.check_read(room, actor)
 
-        Nobody may in a private conversation. In a room: its owner, its
-        moderators and admins; rooms have none of those yet, so nobody.
+    async def _moderates(self, actor: Actor, conversation: Conversation) -> bool:
+        """Whether ``actor`` may delete anyone's message in ``conversation``.
+
+        In a room: its owner, its moderators and admins; in a private
+        conversation, nobody but the author.
         """
-        return False
+        room = conversation.where.get("room")
+        return room is not None and await self.rules.moderates(room, actor)
 
-    async def mark_read(self, user: str, conversation: Conversation, message_id: str) -> str:
-        """Move ``user``'s read marker forward to ``message_id``; the marker kept.
+    async def mark_read(self, actor: Actor, conversation: Conversation, message_id: str) -> str:
+        """Move the actor's read marker forward to ``message_id``; the marker kept.
 
-        When it moved, every connection of ``user`` hears ``read``, and in a
+        When it moved, every connection of the reader hears ``read``, and in a
         private conversation so does every connection of the other user.
         """
+        await self._check_visible(actor, conversation)
+        user = actor.user
         kept, moved = await self.markers.mark(user, conversation.key, message_id)
         if moved:
             mine = {**conversation.where, "user": user, "id": kept}
@@ -459,3 +486,79 @@ class ChatService:
         members = await self.presence.members(room)
         history = await self.history.latest(room_channel(room), JOIN_HISTORY)
         return {"room": room, "members": members, "history": history}
+
+    # -- rooms that belong to someone (docs/moderation.md) ----------------------
+
+    def actor_of(self, sid: str) -> Actor:
+        """Who connection ``sid`` acts as in rooms: its user, admin or not."""
+        session = self._session(sid)
+        return Actor(session.user, session.admin)
+
+    async def check_read(self, actor: Actor, room: str) -> None:
+        """Refuse ``actor`` a private room's history unless a member (or an admin)."""
+        await self.rules.check_read(room, actor)
+
+    async def create_room(
+        self, actor: Actor, room: str, *, private: bool, topic: str
+    ) -> dict[str, Any]:
+        """Create ``room`` owned by ``actor``; ``room_exists`` if created or in use."""
+        in_use = bool(await self.history.latest(room_channel(room), 1)) or bool(
+            await self.presence.members(room)
+        )
+        return await self.rules.create(
+            room, actor.user, private=private, topic=topic, in_use=in_use
+        )
+
+    async def room_info(self, actor: Actor, room: str) -> dict[str, Any]:
+        """The room's ``info``; ``forbidden`` for a private room's outsider."""
+        return await self.rules.info(room, actor)
+
+    async def set_topic(self, actor: Actor, room: str, topic: str) -> dict[str, Any]:
+        """Replace the topic and tell the room (``room_updated``)."""
+        info = await self.rules.set_topic(room, actor, topic)
+        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        return info
+
+    async def set_role(self, actor: Actor, room: str, user: str, role: str) -> dict[str, Any]:
+        """Make ``user`` a moderator or a member and tell the room (``room_updated``)."""
+        info = await self.rules.set_role(room, actor, user, role)
+        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        return info
+
+    async def invite(self, actor: Actor, room: str, user: str) -> None:
+        """Invite ``user`` (a member, if the room is private); every connection of theirs hears."""
+        await self.rules.invite(room, actor, user)
+        await self.delivery.emit(
+            "invited", {"room": room, "by": actor.user}, to=user_channel(user)
+        )
+
+    async def kick(self, actor: Actor, room: str, user: str, reason: str) -> None:
+        """Take ``user`` out of ``room`` on every process, each connection told ``kicked``."""
+        await self.rules.kick(room, actor, user)
+        await self._evict(room, user, {"room": room, "by": actor.user, "reason": reason})
+
+    async def ban(
+        self, actor: Actor, room: str, user: str, reason: str, seconds: int | None
+    ) -> None:
+        """``kick``, and refuse ``user``'s joins until unbanned or ``seconds`` have passed."""
+        await self.rules.ban(room, actor, user, seconds)
+        await self._evict(room, user, {"room": room, "by": actor.user, "reason": reason})
+
+    async def unban(self, actor: Actor, room: str, user: str) -> None:
+        """Lift ``user``'s ban in ``room``."""
+        await self.rules.unban(room, actor, user)
+
+    async def _evict(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        # The record is written first, so a connection re-joining the moment
+        # it is out is already refused.
+        await self.evict_local(room, user, notice)
+        await self.delivery.evict(room, user, notice)
+
+    async def evict_local(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        """This process's connections of ``user`` leave ``room``, each told ``kicked`` first."""
+        for sid in sorted(self._local.get((room, user), set())):
+            session = self.sessions.get(sid)
+            if session is None:
+                continue
+            await self.delivery.emit("kicked", notice, to=sid)
+            await self._leave(sid, session, room)

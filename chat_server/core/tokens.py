@@ -151,6 +151,11 @@ class TokenVerifier:
 
     async def verify(self, token: object) -> str:
         """The username ``token`` vouches for; ``AuthError(invalid_token)`` otherwise."""
+        username, _ = await self.verify_admin(token)
+        return username
+
+    async def verify_admin(self, token: object) -> tuple[str, bool]:
+        """``verify``, and whether the token carries the claim ``admin: true``."""
         if not isinstance(token, str) or not token:
             raise AuthError("invalid_token", "The token is empty or not a string.")
         try:
@@ -186,7 +191,7 @@ class TokenVerifier:
                 "invalid_token", f"The token's {self.username_claim} is not a valid username."
             )
         assert isinstance(username, str)
-        return username
+        return username, claims.get("admin") is True
 
     async def _key(self, algorithm: str, kid: object) -> Any:
         if symmetric(algorithm):

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
+from marshmallow import Schema
 from redis.exceptions import RedisError
 
 from chat_server.core import tokens
@@ -18,6 +19,7 @@ from chat_server.core.auth import AuthError
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.ports import ONCE_SECONDS, Record
 from chat_server.core.ratelimit import retry_after_header
+from chat_server.core.rooms import Actor
 from chat_server.core.tokens import BotGrant
 from chat_server.edges import schemas
 from chat_server.edges.keys import API_LIMITER, IDEMPOTENCY, METRICS, SERVICE, SETTINGS
@@ -245,6 +247,8 @@ async def _deliver(request: web.Request, grant: BotGrant | None, data: dict[str,
     if grant is not None:
         sender = grant.name
     if "room" in data:
+        if grant is not None:  # a bot posts into a private room only as its member
+            await service.check_read(Actor(grant.name), data["room"])
         message = await service.post_message(sender, data["room"], text, bot=bot)
     elif "to" in data:
         message = await service.send_private(sender, data["to"], text, bot=bot)
@@ -274,8 +278,12 @@ async def room(request: web.Request) -> web.Response:
     grant = check_key(request, bots=True)
     data = schemas.load(schemas.RoomSchema(), {"room": request.match_info["room"]})
     _check_room(grant, data["room"])
-    snapshot = await request.app[SERVICE].room_snapshot(data["room"])
-    return web.json_response({"ok": True, **snapshot})
+    service = request.app[SERVICE]
+    actor = REST_ACTOR if grant is None else Actor(grant.name)
+    # Permission first: the snapshot of a private room is for its members only.
+    info = await service.room_info(actor, data["room"])
+    snapshot = await service.room_snapshot(data["room"])
+    return web.json_response({"ok": True, **snapshot, "info": info})
 
 
 @routes.post("/api/users/{user}/disconnect")
@@ -293,3 +301,78 @@ async def remove_user(request: web.Request) -> web.Response:
         "removed user %s (ban %s s, %d connections here)", user, data.get("ban_seconds"), closed
     )
     return web.json_response({"ok": True, "user": user, "disconnected": closed})
+
+
+# -- rooms that belong to someone (docs/moderation.md) ------------------------------
+
+#: The REST API acts as an admin; its name is no valid username, so it never
+#: collides with a user's, and it is the ``by`` of the events it causes.
+REST_ACTOR = Actor("@api", admin=True)
+#: HTTP statuses of the room rules' refusals (others are 400).
+ROOM_STATUSES = {"forbidden": 403, "not_found": 404, "room_exists": 409}
+
+
+async def room_body(request: web.Request, schema: Schema, **path: str) -> dict[str, Any]:
+    """The checked key, then the JSON body merged with path values, validated by ``schema``."""
+    check_key(request)
+    body = await read_json(request) if request.body_exists or request.method == "POST" else {}
+    if not isinstance(body, dict):
+        raise ChatError("invalid", "The body must be an object.", schemas.NOT_AN_OBJECT)
+    return schemas.load(schema, {**body, **path})
+
+
+async def room_call(call: Awaitable[Any]) -> Any:
+    """Await a room rule, turning its refusals into their HTTP statuses."""
+    try:
+        return await call
+    except ChatError as exc:
+        raise HTTPError(ROOM_STATUSES.get(exc.code, 400), exc) from None
+
+
+@routes.post("/api/rooms")
+async def create_room(request: web.Request) -> web.Response:
+    """Create a room for ``owner``: 201 with its info, 409 when it exists."""
+    data = await room_body(request, schemas.RestCreateRoomSchema())
+    info = await room_call(
+        request.app[SERVICE].create_room(
+            Actor(data["owner"]), data["room"], private=data["private"], topic=data["topic"]
+        )
+    )
+    return web.json_response({"ok": True, "room": info}, status=201)
+
+
+@routes.post("/api/rooms/{room}/members")
+async def add_member(request: web.Request) -> web.Response:
+    """Invite ``user`` (a member, in a private room)."""
+    data = await room_body(request, schemas.RoomUserSchema(), room=request.match_info["room"])
+    await room_call(request.app[SERVICE].invite(REST_ACTOR, data["room"], data["user"]))
+    return web.json_response({"ok": True})
+
+
+@routes.delete("/api/rooms/{room}/members/{user}")
+async def remove_member(request: web.Request) -> web.Response:
+    """Kick ``user`` out of the room on every process."""
+    data = await room_body(request, schemas.KickSchema(), **request.match_info)
+    await room_call(
+        request.app[SERVICE].kick(REST_ACTOR, data["room"], data["user"], data["reason"])
+    )
+    return web.json_response({"ok": True})
+
+
+@routes.post("/api/rooms/{room}/bans")
+async def ban(request: web.Request) -> web.Response:
+    """Ban ``user`` from the room, for ``seconds`` or until unbanned."""
+    data = await room_body(request, schemas.BanSchema(), room=request.match_info["room"])
+    service = request.app[SERVICE]
+    await room_call(
+        service.ban(REST_ACTOR, data["room"], data["user"], data["reason"], data.get("seconds"))
+    )
+    return web.json_response({"ok": True})
+
+
+@routes.delete("/api/rooms/{room}/bans/{user}")
+async def unban(request: web.Request) -> web.Response:
+    """Lift ``user``'s ban in the room."""
+    data = await room_body(request, schemas.RoomUserSchema(), **request.match_info)
+    await room_call(request.app[SERVICE].unban(REST_ACTOR, data["room"], data["user"]))
+    return web.json_response({"ok": True})

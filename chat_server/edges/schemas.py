@@ -13,19 +13,26 @@ from chat_server.core.errors import ChatError
 from chat_server.core.ids import ID_PATTERN
 
 __all__ = [
+    "BanSchema",
     "ConversationSchema",
     "ConversationsSchema",
+    "CreateRoomSchema",
     "DeleteSchema",
     "EditSchema",
     "EmitSchema",
     "HistorySchema",
     "JoinSchema",
+    "KickSchema",
     "MessageSchema",
     "PrivateMessageSchema",
     "ReactSchema",
     "ReadSchema",
     "RemoveUserSchema",
+    "RestCreateRoomSchema",
+    "RoleSchema",
     "RoomSchema",
+    "RoomUserSchema",
+    "TopicSchema",
     "load",
 ]
 
@@ -281,3 +288,74 @@ def load(schema: Schema, payload: object) -> dict[str, Any]:
 def history_limit(data: Mapping[str, Any]) -> int:
     """The number of messages a ``history`` request asks for, capped at 200."""
     return min(int(data.get("limit", HISTORY_DEFAULT_LIMIT)), HISTORY_MAX_LIMIT)
+
+
+# -- rooms that belong to someone (docs/moderation.md) ---------------------------
+
+#: The longest topic, in code points.
+MAX_TOPIC = 200
+#: The longest kick or ban reason, in code points.
+MAX_REASON = 200
+#: The longest room ban with an end: one year (without ``seconds`` it never ends).
+MAX_ROOM_BAN_SECONDS = 365 * 24 * 3600
+
+
+def short_text(limit: int, what: str, **kwargs: Any) -> fields.String:
+    """A trimmed-free text of 0 to ``limit`` code points (topics, reasons)."""
+    return fields.String(
+        validate=validate.Length(max=limit, error=f"{what} must be at most {{max}} characters."),
+        **kwargs,
+    )
+
+
+class CreateRoomSchema(Schema):
+    """``create_room``: ``{room, private?, topic?}``."""
+
+    room = room_field(required=True)
+    private = StrictBoolean(load_default=False)
+    topic = short_text(MAX_TOPIC, "A topic", load_default="")
+
+
+class TopicSchema(Schema):
+    """``set_topic``: ``{room, topic}``."""
+
+    room = room_field(required=True)
+    topic = short_text(MAX_TOPIC, "A topic", required=True)
+
+
+class RoomUserSchema(Schema):
+    """``invite`` and ``unban``: ``{room, user}``."""
+
+    room = room_field(required=True)
+    user = username_field(required=True)
+
+
+class KickSchema(RoomUserSchema):
+    """``kick``: ``{room, user, reason?}``."""
+
+    reason = short_text(MAX_REASON, "A reason", load_default="")
+
+
+class BanSchema(KickSchema):
+    """``ban``: ``{room, user, reason?, seconds?}``; without ``seconds`` until unbanned."""
+
+    seconds = StrictInteger(
+        validate=validate.Range(
+            min=1, max=MAX_ROOM_BAN_SECONDS, error="seconds must be {min} to {max}."
+        )
+    )
+
+
+class RoleSchema(RoomUserSchema):
+    """``set_role``: ``{room, user, role}``, role ``moderator`` or ``member``."""
+
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(["moderator", "member"], error="role is moderator or member."),
+    )
+
+
+class RestCreateRoomSchema(CreateRoomSchema):
+    """``POST /api/rooms``: ``{room, owner, private?, topic?}``."""
+
+    owner = username_field(required=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from chat_server.core.auth import Authenticator, AuthError
 from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
+from chat_server.core.rooms import Actor
 from chat_server.core.service import ChatService, Conversation
 from chat_server.edges import schemas
 from chat_server.stores.redis import outcome_of
@@ -61,12 +61,13 @@ class SocketHandlers:
             "delete": self.delete,
             "react": self.react,
             "read": self.read,
+            **self._room_events(),
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         self.metrics.event_received("connect")
         try:
-            user = await self.authenticator.identify(auth)
+            user, admin = await self.authenticator.identify_admin(auth)
         except AuthError as exc:
             log.info("refused a connection: %s", exc.code)
             self.metrics.rejected_inputs.labels(exc.code).inc()
@@ -86,7 +87,7 @@ class SocketHandlers:
             # locking every user out for it would be worse than a banned
             # user slipping in until it is back.
             log.warning("could not check bans of %s (%s); admitting", user, exc)
-        await self.service.connect(sid, user)
+        await self.service.connect(sid, user, admin=admin)
         log.info("connected sid=%s user=%s", sid, user)
 
     async def on_connected(self, sid: str) -> None:
@@ -161,6 +162,7 @@ class SocketHandlers:
         data = schemas.load(schemas.HistorySchema(), payload)
         before, limit = data.get("before"), schemas.history_limit(data)
         if "room" in data:
+            await self.service.check_read(self.service.actor_of(sid), data["room"])
             messages = await self.service.room_history(data["room"], before, limit)
         else:
             user = self.service.user_of(sid)
@@ -188,24 +190,84 @@ class SocketHandlers:
         )
 
     async def _change(self, sid: str, data: dict[str, Any], change: Change) -> Reply:
-        user = self.service.user_of(sid)
-        change = dataclasses.replace(change, actor=user)
-        message = await self.service.change_message(
-            self._conversation(user, data), data["id"], change
-        )
+        actor = self.service.actor_of(sid)
+        conversation = self._conversation(actor.user, data)
+        message = await self.service.change_message(actor, conversation, data["id"], change)
         return {"ok": True, "id": message["id"], "rev": message["rev"]}
 
     async def read(self, sid: str, payload: dict[str, Any]) -> Reply:
         data = schemas.load(schemas.ReadSchema(), payload)
-        user = self.service.user_of(sid)
-        kept = await self.service.mark_read(user, self._conversation(user, data), data["id"])
-        return {"ok": True, "id": kept}
+        actor = self.service.actor_of(sid)
+        conversation = self._conversation(actor.user, data)
+        return {"ok": True, "id": await self.service.mark_read(actor, conversation, data["id"])}
 
     @staticmethod
     def _conversation(user: str, data: dict[str, Any]) -> Conversation:
         if "room" in data:
             return Conversation.room(data["room"])
         return Conversation.private(user, data["with_"])
+
+    # -- rooms that belong to someone (docs/moderation.md) ----------------------
+
+    def _room_events(self) -> dict[str, EventHandler]:
+        return {
+            "create_room": self.create_room,
+            "room_info": self.room_info,
+            "set_topic": self.set_topic,
+            "invite": self.invite,
+            "kick": self.kick,
+            "ban": self.ban,
+            "unban": self.unban,
+            "set_role": self.set_role,
+        }
+
+    def _actor(self, sid: str) -> Actor:
+        return self.service.actor_of(sid)
+
+    async def create_room(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.CreateRoomSchema(), payload)
+        info = await self.service.create_room(
+            self._actor(sid), data["room"], private=data["private"], topic=data["topic"]
+        )
+        return {"ok": True, "room": info}
+
+    async def room_info(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomSchema(), payload)
+        return {"ok": True, "room": await self.service.room_info(self._actor(sid), data["room"])}
+
+    async def set_topic(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.TopicSchema(), payload)
+        info = await self.service.set_topic(self._actor(sid), data["room"], data["topic"])
+        return {"ok": True, "room": info}
+
+    async def invite(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomUserSchema(), payload)
+        await self.service.invite(self._actor(sid), data["room"], data["user"])
+        return {"ok": True}
+
+    async def kick(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.KickSchema(), payload)
+        await self.service.kick(self._actor(sid), data["room"], data["user"], data["reason"])
+        return {"ok": True}
+
+    async def ban(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.BanSchema(), payload)
+        await self.service.ban(
+            self._actor(sid), data["room"], data["user"], data["reason"], data.get("seconds")
+        )
+        return {"ok": True}
+
+    async def unban(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoomUserSchema(), payload)
+        await self.service.unban(self._actor(sid), data["room"], data["user"])
+        return {"ok": True}
+
+    async def set_role(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.RoleSchema(), payload)
+        info = await self.service.set_role(
+            self._actor(sid), data["room"], data["user"], data["role"]
+        )
+        return {"ok": True, "room": info}
 
 
 def register_handlers(sio: ChatSocketServer, handlers: SocketHandlers) -> None:

@@ -1,4 +1,4 @@
-"""Storage: history, presence, the directory, bans and read markers, in memory or in Redis.
+"""Storage: history, presence, the directory, bans, read markers, rooms: memory or Redis.
 
 Each store implements a port of ``core.ports`` twice, once in this process's
 memory and once in Redis; ``build_stores`` chooses between them in one place.
@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from chat_server.core.ports import Bans, Directory, History, Idempotency, Markers, Presence
+from chat_server.core.ports import (
+    Bans,
+    Directory,
+    History,
+    Idempotency,
+    Markers,
+    Presence,
+    Rooms,
+)
 from chat_server.core.settings import Settings
 from chat_server.stores.bans import MemoryBans, RedisBans
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
@@ -16,8 +24,9 @@ from chat_server.stores.history import MemoryHistory, RedisHistory
 from chat_server.stores.idempotency import MemoryIdempotency, RedisIdempotency
 from chat_server.stores.markers import MemoryMarkers, RedisMarkers
 from chat_server.stores.presence import MemoryPresence, RedisPresence
+from chat_server.stores.rooms import MemoryRooms, RedisRooms
 
-__all__ = ["build_bans", "build_idempotency", "build_markers", "build_stores"]
+__all__ = ["build_bans", "build_idempotency", "build_markers", "build_rooms", "build_stores"]
 
 
 def build_stores(
@@ -46,3 +55,8 @@ def build_markers(redis: aioredis.Redis | None) -> Markers:
 def build_idempotency(redis: aioredis.Redis | None) -> Idempotency:
     """Remembered emit answers: in memory without Redis, shared by every process with it."""
     return MemoryIdempotency() if redis is None else RedisIdempotency(redis)
+
+
+def build_rooms(redis: aioredis.Redis | None) -> Rooms:
+    """The room registry: in memory without Redis, shared and kept across restarts with it."""
+    return MemoryRooms() if redis is None else RedisRooms(redis)

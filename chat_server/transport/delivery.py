@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
@@ -23,6 +24,9 @@ class SocketDelivery:
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
+        #: What takes a user's local connections out of a room (the service's
+        #: ``evict_local``), for evictions other processes ask for.
+        self.on_evict: Callable[[str, str, dict[str, Any]], Awaitable[None]] | None = None
         manager = sio.manager
         if isinstance(manager, ResilientRedisManager):
             manager.on_control = self._control
@@ -61,6 +65,22 @@ class SocketDelivery:
         user, notice = message.get("user"), message.get("notice")
         if message.get("action") == "disconnect_user" and isinstance(user, str):
             await self.disconnect_local(user, notice if isinstance(notice, dict) else {})
+        room = message.get("room")
+        if (
+            message.get("action") == "evict"
+            and isinstance(user, str)
+            and isinstance(room, str)
+            and isinstance(notice, dict)
+            and self.on_evict is not None
+        ):
+            await self.on_evict(room, user, notice)
+
+    async def evict(self, room: str, user: str, notice: dict[str, Any]) -> None:
+        manager = self.sio.manager
+        if isinstance(manager, ResilientRedisManager):
+            await manager.publish_control(
+                {"action": "evict", "room": room, "user": user, "notice": notice}
+            )
 
     async def enter(self, sid: str, channel: str) -> None:
         await self.sio.enter_room(sid, channel)

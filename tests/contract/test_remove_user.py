@@ -7,22 +7,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.chat import unique
+from tests.support.chat import http_call, unique
 from tests.support.clients import ConnectRefused
 from tests.support.fixtures import Connect
 
 
 async def remove(
-    http: aiohttp.ClientSession,
-    url: str,
-    user: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
+    http: aiohttp.ClientSession, url: str, user: str, *args: Any, **kwargs: Any
 ) -> tuple[int, Any]:
-    async with http.post(
-        f"{url}/api/users/{user}/disconnect", json=body, headers=headers or {}
-    ) as response:
-        return response.status, await response.json()
+    """POST ``/api/users/{user}/disconnect`` (``body``, ``headers`` as for ``http_call``)."""
+    return await http_call(http, "POST", f"{url}/api/users/{user}/disconnect", *args, **kwargs)
 
 
 async def test_every_connection_of_the_user_is_closed_and_counted(

@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import aiohttp
 import jwt
 
 from tests.support.clients import ChatClient
@@ -108,3 +109,15 @@ async def alice_and_bob_in_a_room(
     first = expect_ok(await alice.call("message", {"room": room, "text": "before"}))
     await bob.next("message")
     return alice, bob, room, first
+
+
+async def http_call(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """``method`` ``url`` with ``body`` as JSON; the status and the JSON answer."""
+    async with http.request(method, url, json=body, headers=headers or {}) as response:
+        return response.status, await response.json(content_type=None)
