@@ -6,7 +6,7 @@
 import { request } from "./connection.js";
 import { $ } from "./dom.js";
 import { onServerEvent } from "./server-events.js";
-import { DM, MAX_TEXT, conversationKey, conversationTarget, isMessage, peerOf, textLength } from "./state.js";
+import { DM, conversationKey, conversationTarget, isMessage, peerOf } from "./state.js";
 import { activeConversation, roomFor, store } from "./store.js";
 import * as view from "./view/index.js";
 
@@ -48,11 +48,8 @@ export async function saveEdit(text) {
     cancelEdit();
     return;
   }
+  // empty or too long text is the server's to refuse: its answer is shown as it gives it
   const trimmed = text.trim();
-  if (!trimmed || textLength(trimmed) > MAX_TEXT) {
-    view.setEditError(trimmed ? `At most ${MAX_TEXT} characters.` : "A message cannot be empty: delete it instead.");
-    return;
-  }
   const shown = conv.messages.get(editing.id);
   if (shown && shown.text === trimmed) {
     cancelEdit();
