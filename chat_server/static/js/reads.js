@@ -52,6 +52,8 @@ function isSeen(conv) {
 export function seen(conv) {
   if (!conv || conv.kind === NEWS) return;
   markRead(conv);
+  // what is seen now, not what has arrived by the time the timer fires
+  if (newer(conv.lastId, conv.seenId ?? null)) conv.seenId = conv.lastId;
   if (timers.has(conv.key)) return;
   timers.set(conv.key, setTimeout(() => sendRead(conv), READ_DELAY_MS));
 }
@@ -63,7 +65,7 @@ export function maybeSeen(conv) {
 
 async function sendRead(conv) {
   timers.delete(conv.key);
-  const id = conv.lastId;
+  const id = conv.seenId;
   if (!id || !newer(id, conv.readId) || !store.socket?.connected || !conv.synced) return;
   try {
     const answer = await request(store.socket, "read", { ...conversationTarget(conv), id });

@@ -79,6 +79,7 @@ export class Conversation {
     this.typing = new Map(); // user -> expiry time (ms)
     this.unread = 0;
     this.readId = null; // our own read marker, as the server keeps it
+    this.seenId = null; // the newest message the reader has seen here
     this.peerReadId = null; // private conversations: the other side's read marker
     this.mentions = 0;
     this.firstUnreadId = null;
