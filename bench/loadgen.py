@@ -32,6 +32,7 @@ from bench.servers import cpu_seconds, rss_bytes, settle
 
 ROOM = "bench"
 MSG_PREFIX = b'42["message",'
+UPDATE_PREFIX = b'42["message_updated",'
 TEXT_RE = re.compile(rb'"text":"b\|(\d+)\|(\d+)\|(\d+)\|')
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
 CONNECT_TIMEOUT = 30.0
@@ -66,6 +67,7 @@ class Client(asyncio.Protocol):
         self.acks: dict[int, Callable[[Any], None]] = {}
         self.next_ack = 0
         self.deliveries = 0  # every room `message` frame
+        self.updates = 0  # every `message_updated` frame
         self.counts = [0] * nsenders  # deliveries per sender
         self.last = [-1] * nsenders  # highest sequence number seen per sender
         self.reordered = 0
@@ -143,6 +145,8 @@ class Client(asyncio.Protocol):
                         self.latencies.append(now - int(m[3]))  # type: ignore[union-attr]
                     if self.on_delivery is not None:
                         self.on_delivery(s, q)
+            elif buf.startswith(UPDATE_PREFIX, start, end):
+                self.updates += 1
             elif buf[pos] & 0x0F == 1:
                 self._packet(bytes(buf[start:end]))
             elif buf[pos] & 0x0F == 8:
@@ -258,9 +262,21 @@ class Sender:
     """
 
     def __init__(
-        self, index: int, client: Client, window: int, text_size: int, sentinels: int
+        self,
+        index: int,
+        client: Client,
+        window: int,
+        text_size: int,
+        sentinels: int,
+        *,
+        client_ids: bool = False,
+        change_every: int = 0,
     ) -> None:
         self.index = index
+        self.client_ids = client_ids
+        self.change_every = change_every
+        self.changes = 0
+        self.change_errors = 0
         self.client = client
         self.window = window
         self.pad = "x" * max(0, text_size - 32)
@@ -279,7 +295,24 @@ class Sender:
         seq = self.sent
         self.sent += 1
         text = f"b|{self.index}|{seq}|{time.monotonic_ns()}|{self.pad}"
-        self.client.emit("message", {"room": ROOM, "text": text}, self._on_ack)
+        payload = {"room": ROOM, "text": text}
+        if self.client_ids:
+            payload["client_id"] = f"{self.client.auth.get('username', 'c')}-{seq}"
+        self.client.emit("message", payload, self._on_ack)
+
+    def change(self, message_id: str) -> None:
+        """An edit or a reaction of one of this sender's messages, in turn."""
+        self.changes += 1
+        if self.changes % 2:
+            change = {"room": ROOM, "id": message_id, "text": f"edited {self.changes}"}
+            self.client.emit("edit", change, self._on_change)
+        else:
+            reaction = {"room": ROOM, "id": message_id, "emoji": "👍", "add": True}
+            self.client.emit("react", reaction, self._on_change)
+
+    def _on_change(self, ack: Any) -> None:
+        if not (isinstance(ack, list) and ack and isinstance(ack[0], dict) and ack[0].get("ok")):
+            self.change_errors += 1
 
     def pump(self) -> None:
         if self.window <= 0:  # paced: a timer sends, not the window
@@ -290,6 +323,8 @@ class Sender:
     def _on_ack(self, ack: Any) -> None:
         if isinstance(ack, list) and ack and isinstance(ack[0], dict) and ack[0].get("ok"):
             self.acked += 1
+            if self.change_every and self.acked % self.change_every == 0:
+                self.change(ack[0]["id"])
         else:
             self.errors.append(ack)
             self.acked += 1
@@ -351,8 +386,14 @@ async def room_fanout(
     text_size: int = 64,
     batch_ms: float = 20.0,
     tag: str = "r",
+    client_ids: bool = False,
+    change_every: int = 0,
 ) -> dict[str, Any]:
     """Senders push room messages; every client in the room counts what it gets.
+
+    With ``client_ids`` every message carries one; with ``change_every`` N,
+    each sender edits or reacts to every Nth of its acknowledged messages, and
+    the ``message_updated`` deliveries count with the messages.
 
     With ``rate`` the senders are paced (messages/s in total) and every delivery's
     latency is recorded; without it they send as fast as the window allows, and
@@ -375,7 +416,15 @@ async def room_fanout(
         for c in everyone:
             c.reset_senders(senders)
         send = [
-            Sender(i, c, window if rate is None else 0, text_size, len(sentinels))
+            Sender(
+                i,
+                c,
+                window if rate is None else 0,
+                text_size,
+                len(sentinels),
+                client_ids=client_ids,
+                change_every=change_every,
+            )
             for i, c in enumerate(sender_clients)
         ]
         for k, sentinel in enumerate(sentinels):
@@ -394,10 +443,10 @@ async def room_fanout(
         if rate is not None:
             for c in everyone:
                 c.latencies = []
-        d0 = sum(c.deliveries for c in everyone)
+        d0 = sum(c.deliveries + c.updates for c in everyone)
         c0, g0, t0 = cpu_seconds(pids), _loadgen_cpu(), time.monotonic()
         await asyncio.sleep(duration)
-        d1 = sum(c.deliveries for c in everyone)
+        d1 = sum(c.deliveries + c.updates for c in everyone)
         c1, g1, t1 = cpu_seconds(pids), _loadgen_cpu(), time.monotonic()
         latencies = sorted(x for c in everyone for x in (c.latencies or ()))
         for c in everyone:
@@ -425,6 +474,9 @@ async def room_fanout(
             "loadgen_cpu_share": (g1 - g0) / wall,
             "drain_s": drain,
             "ack_errors": sum(len(s.errors) for s in send),
+            "changes": sum(s.changes for s in send),
+            "change_errors": sum(s.change_errors for s in send),
+            "update_deliveries": sum(c.updates for c in everyone),
             "first_ack_error": next((s.errors[0] for s in send if s.errors), None),
             **_delivery_report(everyone, expected),
         }

@@ -38,7 +38,11 @@ from bench.servers import (
 KINDS = ("node", "plain", "plain-fast", "ours")
 #: The label suffix of the rows run from ``--before``'s checkout.
 BEFORE = "@before"
-SCENARIOS = ("idle", "latency", "fanout", "rest")
+SCENARIOS = ("idle", "latency", "fanout", "fanout-cid", "changes", "rest")
+#: Scenarios of features only our server has; the others skip them.
+OURS_ONLY = ("fanout-cid", "changes")
+#: In ``changes``, one edit or reaction for every this many messages (10%).
+CHANGE_EVERY = 10
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -184,6 +188,8 @@ def _summary(name: str, r: dict[str, Any]) -> str:
         f"reordered {r['reordered']}, ack errors {r['ack_errors']}, "
         f"generator {r['loadgen_cpu_share']:.0%} of a core"
     )
+    if name == "changes":
+        text += f", {r['changes']} changes ({r['change_errors']} refused)"
     if name == "latency":
         text += f", p50 {_fmt(r['p50_ms'], '.1f')} ms, p99 {_fmt(r['p99_ms'], '.1f')} ms"
     return text
@@ -234,6 +240,26 @@ async def _run_config(
                 warmup=cfg["warmup"],
                 text_size=cfg["text_size"],
                 tag=f"{tag}f",
+            ),
+            servers,
+        )
+    extras = {"fanout-cid": {"client_ids": True}, "changes": {"change_every": CHANGE_EVERY}}
+    for name, extra in extras.items():
+        if name not in scenarios or servers.kind != "ours":
+            continue
+        out[name] = await _scenario(
+            name,
+            lambda extra=extra, name=name: loadgen.room_fanout(  # type: ignore[misc]
+                ports,
+                pids,
+                receivers=cfg["receivers"],
+                senders=cfg["senders"],
+                window=cfg["window"],
+                duration=cfg["duration"],
+                warmup=cfg["warmup"],
+                text_size=cfg["text_size"],
+                tag=f"{tag}{name[:2]}",
+                **extra,
             ),
             servers,
         )
@@ -439,6 +465,8 @@ def table(report: dict[str, Any]) -> str:
         "p50 ms",
         "p99 ms",
         "idle KiB/conn",
+        "cid CPU s/100k",
+        "changes CPU s/100k",
         "REST req/s",
         "REST CPU ms/req",
         "gen CPU",
@@ -467,6 +495,8 @@ def table(report: dict[str, Any]) -> str:
                 _fmt(_get(r, "latency", "p50_ms"), ".1f"),
                 _fmt(_get(r, "latency", "p99_ms"), ".1f"),
                 _fmt(_get(r, "idle", "kib_per_conn"), ".1f"),
+                _fmt(_get(r, "fanout-cid", "cpu_s_per_100k"), ".2f"),
+                _fmt(_get(r, "changes", "cpu_s_per_100k"), ".2f"),
                 _fmt(_get(r, "rest", "requests_per_s"), ".0f"),
                 _fmt(_get(r, "rest", "cpu_ms_per_request"), ".3f"),
                 _fmt(_get(r, "fanout", "loadgen_cpu_share"), ".0%"),

@@ -13,6 +13,7 @@ from chat_server import lifecycle, logs, workers
 from chat_server.app import create_app
 from chat_server.config import Command, ConfigError, Settings, parse_command_line
 from chat_server.core.auth import issue_token, valid_username
+from chat_server.edges.schemas import ROOM_PATTERN
 from chat_server.transport import speedups
 
 log = logging.getLogger("chat_server")
@@ -31,7 +32,10 @@ def print_token(command: Command) -> int:
     if not valid_username(username):
         raise ConfigError(f"not a valid username: {username!r}")
     assert username is not None
-    print(issue_token(secret, username, command.ttl))
+    for room in command.rooms or ():
+        if not ROOM_PATTERN.match(room):
+            raise ConfigError(f"not a valid room name: {room!r}")
+    print(issue_token(secret, username, command.ttl, bot=command.bot, rooms=command.rooms))
     return 0
 
 

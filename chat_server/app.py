@@ -22,6 +22,7 @@ from chat_server.edges.keys import (
     API_LIMITER,
     AUTHENTICATOR,
     DRAIN,
+    IDEMPOTENCY,
     METRICS,
     REDIS,
     REDIS_HEALTH,
@@ -32,7 +33,7 @@ from chat_server.edges.keys import (
 )
 from chat_server.edges.origins import OriginPolicy
 from chat_server.edges.sockets import SocketHandlers, register_handlers
-from chat_server.stores import build_bans, build_stores
+from chat_server.stores import build_bans, build_idempotency, build_markers, build_stores
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
@@ -72,11 +73,17 @@ def create_app(settings: Settings) -> web.Application:
     if redis is not None:
         redis.health = health
     app[REDIS] = redis
+    app[IDEMPOTENCY] = build_idempotency(redis)
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
     history, presence, directory = build_stores(settings, redis)
     service = ChatService(
-        history, presence, directory, delivery=SocketDelivery(sio), bans=build_bans(redis)
+        history,
+        presence,
+        directory,
+        delivery=SocketDelivery(sio),
+        bans=build_bans(redis),
+        markers=build_markers(redis),
     )
     if isinstance(sio.manager, ResilientRedisManager):
         sio.manager.gap_filler = GapFiller(catchup.finder(history, directory), metrics)

@@ -28,6 +28,8 @@ class Command:
     settings: Settings
     username: str | None = None
     ttl: int = DEFAULT_TOKEN_TTL
+    bot: bool = False  # token --bot: a bot token for the REST API
+    rooms: tuple[str, ...] | None = None  # token --bot --room R...: the rooms it may post to
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -371,6 +373,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_options(token)
     token.add_argument("username")
     token.add_argument("--ttl", default=str(DEFAULT_TOKEN_TTL), help="seconds (86400)")
+    token.add_argument("--bot", action="store_true", help="a bot token for the REST API")
+    token.add_argument(
+        "--room",
+        action="append",
+        dest="rooms",
+        help="with --bot: a room the bot may post to (repeatable; default every room)",
+    )
     return parser
 
 
@@ -409,5 +418,11 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
     tokens.check_token_settings(settings)
     if args.get("command") == "token":
         username = str(args["username"])
-        return Command("token", settings, username, _positive_int("--ttl", args["ttl"]))
+        rooms = args["rooms"]
+        if rooms is not None and not args["bot"]:
+            raise ConfigError("--room needs --bot: only bot tokens are limited to rooms")
+        ttl = _positive_int("--ttl", args["ttl"])
+        return Command(
+            "token", settings, username, ttl, args["bot"], None if rooms is None else tuple(rooms)
+        )
     return Command("serve", settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import jwt
@@ -36,10 +37,26 @@ def valid_username(value: object) -> bool:
     return isinstance(value, str) and USERNAME_PATTERN.match(value) is not None
 
 
-def issue_token(secret: str, username: str, ttl: int, now: float | None = None) -> str:
-    """An HS256 token for ``username`` valid for ``ttl`` seconds (the ``token`` command)."""
+def issue_token(
+    secret: str,
+    username: str,
+    ttl: int,
+    now: float | None = None,
+    *,
+    bot: bool = False,
+    rooms: Sequence[str] | None = None,
+) -> str:
+    """An HS256 token for ``username`` valid for ``ttl`` seconds (the ``token`` command).
+
+    With ``bot`` the token carries ``bot: true`` (it then opens the REST API
+    as that bot) and, when ``rooms`` is given, the ``rooms`` it may post to.
+    """
     issued = int(time.time() if now is None else now)
-    claims = {"sub": username, "iat": issued, "exp": issued + ttl}
+    claims: dict[str, object] = {"sub": username, "iat": issued, "exp": issued + ttl}
+    if bot:
+        claims["bot"] = True
+        if rooms is not None:
+            claims["rooms"] = list(dict.fromkeys(rooms))
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 

@@ -21,7 +21,7 @@ from chat_server.core.ids import parse_id
 from chat_server.core.ports import Directory, History, Record
 from chat_server.core.service import conversation_key, room_channel, user_channel
 
-__all__ = ["Missed", "MissedFinder", "finder", "history_key", "missed_messages"]
+__all__ = ["Missed", "MissedFinder", "finder", "history_key", "missed_messages", "position"]
 
 #: Conversations of one user looked at, the most recently active first.
 MAX_PARTNERS = 100
@@ -45,12 +45,23 @@ def history_key(event: str, data: Any) -> str | None:
     """The conversation a delivered event's message belongs to; None for other events."""
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None
-    if event == "message" and isinstance(data.get("room"), str):
+    if event in ("message", "message_updated") and isinstance(data.get("room"), str):
         return room_channel(data["room"])
     sender, to = data.get("from"), data.get("to")
-    if event == "private_message" and isinstance(sender, str) and isinstance(to, str):
-        return conversation_key(sender, to)
+    if event in ("private_message", "message_updated") and isinstance(sender, str):
+        return conversation_key(sender, to) if isinstance(to, str) else None
     return None
+
+
+def position(message: Record) -> str:
+    """Where a delivered message or change stands in its conversation's sequence.
+
+    A message stands at its ``rev``, which is its id until it changes; ids
+    and revs share one sequence, so one conversation's deliveries are in
+    order when their positions are.
+    """
+    rev = message.get("rev")
+    return rev if isinstance(rev, str) else str(message["id"])
 
 
 async def missed_messages(
@@ -67,7 +78,7 @@ async def missed_messages(
     ``heard`` maps a conversation to the last id heard of it; a conversation
     not in it is read after ``watermark``, the largest id heard of any (ids
     share one clock and counter, so nothing heard is newer). Each
-    conversation's messages come oldest first.
+    conversation's messages and changes come in ``position`` order.
     """
     limit = asyncio.Semaphore(CONCURRENCY)
     since_ms = max(0, parse_id(watermark)[0] - SLACK_MS)
@@ -82,7 +93,9 @@ async def missed_messages(
     async def read(key: str, event: str) -> list[Missed]:
         async with limit:
             page = await history.after(key, heard.get(key, watermark))
-        return [Missed(key, event, _targets(event, key, m), m) for m in page.messages]
+        found = [Missed(key, event, _targets(event, key, m), m) for m in page.messages]
+        found += [Missed(key, "message_updated", _targets(event, key, m), m) for m in page.updates]
+        return sorted(found, key=lambda item: position(item.message))
 
     keys = {room_channel(room): "message" for room in rooms}
     for found in await asyncio.gather(*(partners(user) for user in set(users))):

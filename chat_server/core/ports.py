@@ -10,12 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chat_server.core.changes import Change
+
 __all__ = [
     "ONCE_SECONDS",
     "Bans",
+    "Changed",
     "Delivery",
     "Directory",
     "History",
+    "Idempotency",
+    "Markers",
     "Page",
     "Presence",
     "Publication",
@@ -30,10 +35,27 @@ ONCE_SECONDS = 600
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Messages after a known id, and whether none between was trimmed away."""
+    """Messages after a known id, and whether none between was trimmed away.
+
+    ``updates`` holds the current state of kept messages at or before that id
+    changed after it, oldest ``rev`` first.
+    """
 
     messages: list[Record]
     recovered: bool
+    updates: list[Record]
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """A change a store made: the message as it now is, and whether it moved.
+
+    ``changed`` is False when the message already was as asked (a reaction
+    added twice): then nothing was stored or published and ``rev`` stayed.
+    """
+
+    message: Record
+    changed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +107,42 @@ class History(Protocol):
         ...
 
     async def after(self, key: str, since: str) -> Page:
-        """Every kept message newer than id ``since``, oldest first."""
+        """Every kept message newer than id ``since``, oldest first, and the updates."""
+        ...
+
+    async def change(
+        self,
+        key: str,
+        message_id: str,
+        change: Change,
+        publication: Publication | None = None,
+    ) -> Changed:
+        """Apply ``change`` (``core.changes``) to message ``message_id`` of ``key`` atomically.
+
+        A change takes a fresh ``rev`` from the sequence ids come from, and
+        with ``publication`` the new state is published in the same step, so
+        every subscriber hears one message's changes in ``rev`` order.
+        Raises ``ChatError`` (``not_found``, ``forbidden``, ``invalid``).
+        """
+        ...
+
+    async def unread(self, key: str, user: str, marker: str | None) -> int:
+        """Kept messages after id ``marker`` (all, if None) not from ``user``, not deleted."""
+        ...
+
+
+class Markers(Protocol):
+    """Each user's read marker per conversation, only ever moving forward."""
+
+    async def mark(self, user: str, key: str, message_id: str) -> tuple[str, bool]:
+        """Move ``user``'s marker in ``key`` to ``message_id`` unless it is past it.
+
+        Returns the marker kept and whether it moved.
+        """
+        ...
+
+    async def get_many(self, user: str, keys: list[str]) -> list[str | None]:
+        """``user``'s markers in ``keys``, None where there is none."""
         ...
 
 
@@ -130,6 +187,30 @@ class Bans(Protocol):
 
     async def remaining(self, user: str) -> float:
         """Seconds ``user`` stays banned; 0 when not banned."""
+        ...
+
+
+class Idempotency(Protocol):
+    """Answers of REST emits by ``Idempotency-Key``, shared by every process.
+
+    An entry is ``{"fingerprint": str, "answer": Record | None}``; ``answer``
+    is ``None`` while the request that claimed the key is still running.
+    """
+
+    async def claim(self, key: str, fingerprint: str, seconds: int) -> Record | None:
+        """Claim ``key`` for ``seconds`` atomically: ``None`` if this caller won it.
+
+        Otherwise the entry someone else left, so a racing duplicate never
+        runs twice.
+        """
+        ...
+
+    async def complete(self, key: str, fingerprint: str, answer: Record, seconds: int) -> None:
+        """Keep ``answer`` as ``key``'s for the next ``seconds``."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget ``key`` (its request failed, so a retry may run it)."""
         ...
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError
-from chat_server.core.ports import Bans, Delivery, Directory, History, Presence, Record
+from chat_server.core.ports import Bans, Delivery, Directory, History, Markers, Presence, Record
 
-__all__ = ["ChatService", "room_channel", "user_channel"]
+__all__ = ["ChatService", "Conversation", "room_channel", "user_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,34 @@ def conversation_key(a: str, b: str) -> str:
     return f"dm:{first}:{second}"
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A room or a private conversation, as one user addresses it.
+
+    :param key: its history key.
+    :param to: the channels that hear its ``message_updated``.
+    :param where: how its events name it: ``{"room": r}`` or ``{"with": other}``.
+    """
+
+    key: str
+    to: str | list[str]
+    where: dict[str, str]
+
+    @classmethod
+    def room(cls, room: str) -> Conversation:
+        """The room ``room``."""
+        return cls(room_channel(room), room_channel(room), {"room": room})
+
+    @classmethod
+    def private(cls, user: str, other: str) -> Conversation:
+        """``user``'s private conversation with ``other``."""
+        return cls(
+            conversation_key(user, other),
+            [user_channel(other), user_channel(user)],
+            {"with": other},
+        )
+
+
 @dataclass(slots=True)
 class Session:
     """One connection: its user and the rooms it joined."""
@@ -53,6 +83,11 @@ class Session:
 def _with_client_id(record: Record, client_id: str | None) -> Record:
     """``record``, carrying ``client_id`` when the sender gave one."""
     return record if client_id is None else {**record, "client_id": client_id}
+
+
+def _as_bot(record: Record, bot: bool) -> Record:
+    """``record``, marked ``bot: true`` when a bot token sent it (absent otherwise)."""
+    return {**record, "bot": True} if bot else record
 
 
 class _KeyedLocks:
@@ -84,6 +119,7 @@ class ChatService:
     :param directory: whom each user has private conversations with.
     :param delivery: how events reach connections.
     :param bans: users refused a connection for a while.
+    :param markers: each user's read marker per conversation.
     """
 
     def __init__(
@@ -94,8 +130,10 @@ class ChatService:
         *,
         delivery: Delivery,
         bans: Bans,
+        markers: Markers,
     ) -> None:
         self.bans = bans
+        self.markers = markers
         self.history = history
         self.presence = presence
         self.delivery = delivery
@@ -182,19 +220,26 @@ class ChatService:
         # History is read after entering, so a message stored meanwhile arrives
         # live as well as in history (clients drop the duplicate by id) rather
         # than falling into a gap.
+        key = room_channel(room)
+        answer: dict[str, Any] = {"ok": True, "room": room}
         if since is None:
-            messages, recovered = await self.history.latest(room_channel(room), JOIN_HISTORY), True
+            messages, recovered = await self.history.latest(key, JOIN_HISTORY), True
         else:
-            page = await self.history.after(room_channel(room), since)
+            page = await self.history.after(key, since)
             messages, recovered = page.messages, page.recovered
-        members = await self.presence.members(room)
-        return {
-            "ok": True,
-            "room": room,
-            "members": members,
-            "history": messages,
-            "recovered": recovered,
-        }
+            answer["updates"] = page.updates
+        members, (marker, unread) = await asyncio.gather(
+            self.presence.members(room), self._read_state(session.user, key)
+        )
+        answer.update(
+            members=members, history=messages, recovered=recovered, read=marker, unread=unread
+        )
+        return answer
+
+    async def _read_state(self, user: str, key: str) -> tuple[str | None, int]:
+        """``user``'s marker in conversation ``key`` and the unread messages after it."""
+        (marker,) = await self.markers.get_many(user, [key])
+        return marker, await self.history.unread(key, user, marker)
 
     async def _enter(self, sid: str, session: Session, room: str) -> None:
         user = session.user
@@ -260,24 +305,30 @@ class ChatService:
         return await self.post_message(session.user, room, text, client_id)
 
     async def post_message(
-        self, sender: str, room: str, text: str, client_id: str | None = None
+        self, sender: str, room: str, text: str, client_id: str | None = None, *, bot: bool = False
     ) -> Record:
-        """Store and deliver a room message from ``sender`` (a user or a bot)."""
-        record = {"room": room, "from": sender, "text": text}
+        """Store and deliver a room message from ``sender`` (a user or a bot).
+
+        ``bot``: the sender holds a bot token, and the message says so with
+        ``bot: true`` when delivered and in history.
+        """
+        record = _as_bot({"room": room, "from": sender, "text": text}, bot)
         message, _ = await self._store_and_deliver(
             room_channel(room), _with_client_id(record, client_id), "message", room_channel(room)
         )
         return message
 
     async def send_private(
-        self, sender: str, to: str, text: str, client_id: str | None = None
+        self, sender: str, to: str, text: str, client_id: str | None = None, *, bot: bool = False
     ) -> Record:
         """Store and deliver a private message to every connection of both users.
 
         The recipient need not be online: the message waits in the
-        conversation's history. ``client_id`` as for ``send_message``.
+        conversation's history. ``client_id`` as for ``send_message``,
+        ``bot`` as for ``post_message``.
         """
-        record = _with_client_id({"from": sender, "to": to, "text": text}, client_id)
+        record = _as_bot({"from": sender, "to": to, "text": text}, bot)
+        record = _with_client_id(record, client_id)
         recipients = [user_channel(to), user_channel(sender)]
         key = conversation_key(sender, to)
         message, replayed = await self._store_and_deliver(
@@ -318,6 +369,51 @@ class ChatService:
             await self.delivery.emit(event, message, to=to)
         return message, replayed
 
+    # -- changes and read markers -----------------------------------------------
+
+    async def change_message(
+        self, conversation: Conversation, message_id: str, change: Change
+    ) -> Record:
+        """Edit, delete or react to a kept message; everyone there hears ``message_updated``.
+
+        Like a send, the store publishes the new state in the step that takes
+        its ``rev``, so every connection hears one message's changes in order.
+        Returns the message as it now is.
+        """
+        if change.op == "delete":
+            change = dataclasses.replace(
+                change, moderates=await self._moderates(change.actor, conversation)
+            )
+        publication = self.delivery.publication("message_updated", conversation.to)
+        result = await self.history.change(conversation.key, message_id, change, publication)
+        if result.changed and publication is None:
+            await self.delivery.emit("message_updated", result.message, to=conversation.to)
+        return result.message
+
+    async def _moderates(self, user: str, conversation: Conversation) -> bool:
+        """Whether ``user`` may delete anyone's message in ``conversation``.
+
+        Nobody may in a private conversation. In a room: its owner, its
+        moderators and admins; rooms have none of those yet, so nobody.
+        """
+        return False
+
+    async def mark_read(self, user: str, conversation: Conversation, message_id: str) -> str:
+        """Move ``user``'s read marker forward to ``message_id``; the marker kept.
+
+        When it moved, every connection of ``user`` hears ``read``, and in a
+        private conversation so does every connection of the other user.
+        """
+        kept, moved = await self.markers.mark(user, conversation.key, message_id)
+        if moved:
+            mine = {**conversation.where, "user": user, "id": kept}
+            await self.delivery.emit("read", mine, to=user_channel(user))
+            other = conversation.where.get("with")
+            if other is not None and other != user:
+                theirs = {"with": user, "user": user, "id": kept}
+                await self.delivery.emit("read", theirs, to=user_channel(other))
+        return kept
+
     async def announce(self, sender: str, text: str) -> Record:
         """Store and deliver an announcement to every connection."""
         message = await self.history.append(BROADCAST_KEY, {"from": sender, "text": text})
@@ -345,12 +441,17 @@ class ChatService:
     async def conversations(self, user: str, limit: int) -> list[dict[str, Any]]:
         """``user``'s private conversations, most recent first, each with its last message."""
         partners = await self.directory.partners(user, limit)
-        lasts = await asyncio.gather(
-            *(self.history.latest(conversation_key(user, other), 1) for other in partners)
+        keys = [conversation_key(user, other) for other in partners]
+        lasts, markers = await asyncio.gather(
+            asyncio.gather(*(self.history.latest(key, 1) for key in keys)),
+            self.markers.get_many(user, keys),
+        )
+        unread = await asyncio.gather(
+            *(self.history.unread(key, user, m) for key, m in zip(keys, markers, strict=True))
         )
         return [
-            {"with": other, "last": last[-1] if last else None}
-            for other, last in zip(partners, lasts, strict=True)
+            {"with": other, "last": last[-1] if last else None, "read": marker, "unread": count}
+            for other, last, marker, count in zip(partners, lasts, markers, unread, strict=True)
         ]
 
     async def room_snapshot(self, room: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from chat_server.core.jwks import JwksCache, fetch_signing_keys
 from chat_server.core.settings import ConfigError, Settings
 
 __all__ = [
+    "BotGrant",
     "TokenVerifier",
     "build_verifier",
     "check_algorithms",
@@ -21,7 +23,11 @@ __all__ = [
     "check_token_settings",
     "load_public_key",
     "symmetric",
+    "verify_bot_token",
 ]
+
+#: Bot tokens are the ``token --bot`` command's, always HMAC with ``CHAT_SECRET``.
+BOT_ALGORITHM = "HS256"
 
 
 def symmetric(algorithm: str) -> bool:
@@ -218,3 +224,48 @@ def build_verifier(settings: Settings) -> TokenVerifier | None:
         audience=settings.jwt_audience,
         username_claim=settings.jwt_username_claim,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BotGrant:
+    """What a bot token lets its holder do on the REST API.
+
+    :param name: the bot's username (the token's ``sub``), the only ``from`` it may use.
+    :param rooms: the rooms it may post to; ``None`` when the claim is absent (every room).
+    """
+
+    name: str
+    rooms: frozenset[str] | None
+
+    def covers(self, room: str) -> bool:
+        """Whether the grant covers ``room``."""
+        return self.rooms is None or room in self.rooms
+
+
+def verify_bot_token(secret: str, token: str) -> BotGrant:
+    """The grant of bot token ``token`` signed with ``secret``.
+
+    Raises ``AuthError("invalid_token")`` for a token that is malformed,
+    forged or expired, and ``AuthError("not_a_bot")`` for a genuine token
+    without ``bot: true`` (a user's token, which the REST API refuses).
+    """
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[BOT_ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("invalid_token", "The token has expired.") from None
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise AuthError("invalid_token", f"The token is not valid: {exc}.") from None
+    name = claims.get("sub")
+    if not valid_username(name):
+        raise AuthError("invalid_token", "The token's sub is not a valid username.")
+    assert isinstance(name, str)
+    if claims.get("bot") is not True:
+        raise AuthError("not_a_bot", "This token is not a bot token (it lacks bot: true).")
+    rooms = claims.get("rooms")
+    if rooms is None:
+        return BotGrant(name, None)
+    if not isinstance(rooms, list) or not all(isinstance(r, str) for r in rooms):
+        raise AuthError("invalid_token", "The token's rooms claim is not a list of room names.")
+    return BotGrant(name, frozenset(rooms))

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from chat_server.core.auth import Authenticator
     from chat_server.core.metrics import Metrics
+    from chat_server.core.ports import Idempotency
     from chat_server.core.ratelimit import KeyedLimiter
     from chat_server.core.service import ChatService
     from chat_server.core.settings import Settings
@@ -22,6 +23,7 @@ __all__ = [
     "API_LIMITER",
     "AUTHENTICATOR",
     "DRAIN",
+    "IDEMPOTENCY",
     "METRICS",
     "REDIS",
     "REDIS_HEALTH",
@@ -46,6 +48,7 @@ SOCKETS: web.AppKey[ChatSocketServer] = web.AppKey("sockets")
 REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+IDEMPOTENCY: web.AppKey[Idempotency] = web.AppKey("idempotency")
 #: Watches the configured Redis; ``None`` without one.
 REDIS_HEALTH: web.AppKey[RedisHealth | None] = web.AppKey("redis_health")
 #: Token buckets of the REST API, one per API key.

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from chat_server.core import tokens
+from chat_server.core.auth import AuthError
 from chat_server.core.errors import ChatError, unavailable
+from chat_server.core.ports import ONCE_SECONDS, Record
 from chat_server.core.ratelimit import retry_after_header
+from chat_server.core.tokens import BotGrant
 from chat_server.edges import schemas
-from chat_server.edges.keys import API_LIMITER, METRICS, SERVICE, SETTINGS
+from chat_server.edges.keys import API_LIMITER, IDEMPOTENCY, METRICS, SERVICE, SETTINGS
 from chat_server.stores.redis import outcome_of
 
 __all__ = ["json_errors", "routes"]
@@ -34,25 +40,41 @@ def error_response(
     return web.json_response(error.to_reply(), status=status, headers=headers)
 
 
-def check_key(request: web.Request) -> None:
-    """Refuse the request unless it carries the configured bearer key."""
-    api_key = request.app[SETTINGS].api_key
-    if api_key is None:
+def check_key(request: web.Request, *, bots: bool = False) -> BotGrant | None:
+    """Refuse the request unless it carries ``CHAT_API_KEY`` or, where ``bots``, a bot token.
+
+    Returns the bot's grant, or ``None`` for the API key (which may do
+    anything). A bot token where bots are not allowed, or a genuine token
+    without ``bot: true``, is ``403 forbidden``: the caller is known, the
+    act is not its to do.
+    """
+    settings = request.app[SETTINGS]
+    api_key, secret = settings.api_key, settings.secret
+    if api_key is None and secret is None:
         raise HTTPError(
-            503, ChatError("api_disabled", "The REST API is off: set CHAT_API_KEY to enable it.")
+            503,
+            ChatError(
+                "api_disabled",
+                "The REST API is off: set CHAT_API_KEY (or CHAT_SECRET, for bot tokens).",
+            ),
         )
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip()
+    grant: BotGrant | None = None
+    if scheme.lower() != "bearer" or not given:
+        raise _unauthorized("Send Authorization: Bearer <CHAT_API_KEY or a bot token>.")
     # compare_digest keeps the comparison's time independent of where keys differ.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), api_key.encode()
-    ):
-        raise HTTPError(
-            401,
-            ChatError("unauthorized", "Send Authorization: Bearer <CHAT_API_KEY>."),
-            {"WWW-Authenticate": "Bearer"},
-        )
+    if api_key is not None and hmac.compare_digest(given.encode(), api_key.encode()):
+        bucket = api_key
+    elif secret is not None:
+        grant = _bot_grant(secret, given)
+        bucket = f"bot:{grant.name}"
+    else:
+        raise _unauthorized("Send Authorization: Bearer <CHAT_API_KEY>.")
+    if grant is not None and not bots:
+        raise forbidden("Bot tokens may not use this endpoint.")
     # After the key check, so that a stranger cannot spend the key's allowance.
-    wait = request.app[API_LIMITER].take(api_key)
+    wait = request.app[API_LIMITER].take(bucket)
     if wait:
         request.app[METRICS].rate_limited.labels("api").inc()
         raise HTTPError(
@@ -60,6 +82,25 @@ def check_key(request: web.Request) -> None:
             ChatError("rate_limited", "Too many requests for this key.", retry_after=wait),
             {"Retry-After": retry_after_header(wait)},
         )
+    return grant
+
+
+def _bot_grant(secret: str, token: str) -> BotGrant:
+    try:
+        return tokens.verify_bot_token(secret, token)
+    except AuthError as exc:
+        if exc.code == "not_a_bot":
+            raise forbidden(exc.message) from None
+        raise _unauthorized(exc.message) from None
+
+
+def _unauthorized(message: str) -> HTTPError:
+    return HTTPError(401, ChatError("unauthorized", message), {"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> HTTPError:
+    """A ``403 forbidden`` answer: the caller is known but may not do this."""
+    return HTTPError(403, ChatError("forbidden", message))
 
 
 class HTTPError(Exception):
@@ -123,26 +164,116 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         return error_response(exc.status, ChatError(code, exc.reason))
 
 
+#: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters.
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}\Z")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
 @routes.post("/api/emit")
 async def emit(request: web.Request) -> web.Response:
-    """Post a room message, a private message or an announcement."""
-    check_key(request)
-    data = schemas.load(schemas.EmitSchema(), await read_json(request))
+    """Post a room message, a private message or an announcement.
+
+    With ``Idempotency-Key`` the first answer is kept for ten minutes per
+    credential: a repeat gets it again (``Idempotent-Replayed: true``) and
+    delivers nothing, the same key with another body is ``409``.
+    """
+    grant = check_key(request, bots=True)
+    key = _idempotency_key(request)
+    body = await read_json(request)
+    data = schemas.load(schemas.EmitSchema(), body)
+    if grant is not None:
+        _check_bot_emit(grant, body, data)
+    if key is None:
+        return web.json_response(await _deliver(request, grant, data))
+    scope = "key" if grant is None else f"bot:{grant.name}"
+    return await _once(request, f"{scope}:{key}", _fingerprint(body), grant, data)
+
+
+async def _once(
+    request: web.Request,
+    key: str,
+    fingerprint: str,
+    grant: BotGrant | None,
+    data: dict[str, Any],
+) -> web.Response:
+    store = request.app[IDEMPOTENCY]
+    entry = await store.claim(key, fingerprint, ONCE_SECONDS)
+    if entry is not None:
+        if entry["fingerprint"] != fingerprint:
+            raise HTTPError(
+                409,
+                ChatError("conflict", "This Idempotency-Key was used with another body."),
+            )
+        if entry["answer"] is None:
+            # The racing request is still running: waiting for it could hold
+            # this one for as long as Redis is slow, so the caller retries.
+            raise HTTPError(
+                409,
+                ChatError("in_progress", "A request with this Idempotency-Key is in progress."),
+                {"Retry-After": "1"},
+            )
+        return web.json_response(entry["answer"], headers={"Idempotent-Replayed": "true"})
+    try:
+        answer = await _deliver(request, grant, data)
+    except BaseException:
+        # Nothing was answered, so nothing is kept: a retry may run it again.
+        await store.release(key)
+        raise
+    await store.complete(key, fingerprint, answer, ONCE_SECONDS)
+    return web.json_response(answer)
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    raw = request.headers.get(IDEMPOTENCY_HEADER)
+    if raw is None:
+        return None
+    if not IDEMPOTENCY_KEY.match(raw):
+        message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+        raise ChatError("invalid", message, {IDEMPOTENCY_HEADER: [message]})
+    return raw
+
+
+def _fingerprint(body: Any) -> str:
+    # Canonical JSON: the same object sent with other spacing or key order is the same body.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _deliver(request: web.Request, grant: BotGrant | None, data: dict[str, Any]) -> Record:
     service, sender, text = request.app[SERVICE], data["from_"], data["text"]
+    bot = grant is not None
+    if grant is not None:
+        sender = grant.name
     if "room" in data:
-        message = await service.post_message(sender, data["room"], text)
+        message = await service.post_message(sender, data["room"], text, bot=bot)
     elif "to" in data:
-        message = await service.send_private(sender, data["to"], text)
+        message = await service.send_private(sender, data["to"], text, bot=bot)
     else:
         message = await service.announce(sender, text)
-    return web.json_response({"ok": True, "id": message["id"], "ts": message["ts"]})
+    return {"ok": True, "id": message["id"], "ts": message["ts"]}
+
+
+def _check_bot_emit(grant: BotGrant, body: dict[str, Any], data: dict[str, Any]) -> None:
+    """A bot posts as itself, to its rooms or to users, and never to everyone."""
+    if "from" in body and data["from_"] != grant.name:
+        raise forbidden(f"A bot token posts as {grant.name} only.")
+    if "broadcast" in data:
+        raise forbidden("Bot tokens may not broadcast.")
+    if "room" in data:
+        _check_room(grant, data["room"])
+
+
+def _check_room(grant: BotGrant | None, room: str) -> None:
+    if grant is not None and not grant.covers(room):
+        raise forbidden(f"This bot token does not cover room {room}.")
 
 
 @routes.get("/api/rooms/{room}")
 async def room(request: web.Request) -> web.Response:
-    """A room's members and newest history."""
-    check_key(request)
+    """A room's members and newest history (for a bot, of a room its token covers)."""
+    grant = check_key(request, bots=True)
     data = schemas.load(schemas.RoomSchema(), {"room": request.match_info["room"]})
+    _check_room(grant, data["room"])
     snapshot = await request.app[SERVICE].room_snapshot(data["room"])
     return web.json_response({"ok": True, **snapshot})
 

@@ -13,12 +13,17 @@ from chat_server.core.errors import ChatError
 from chat_server.core.ids import ID_PATTERN
 
 __all__ = [
+    "ConversationSchema",
     "ConversationsSchema",
+    "DeleteSchema",
+    "EditSchema",
     "EmitSchema",
     "HistorySchema",
     "JoinSchema",
     "MessageSchema",
     "PrivateMessageSchema",
+    "ReactSchema",
+    "ReadSchema",
     "RemoveUserSchema",
     "RoomSchema",
     "load",
@@ -26,6 +31,7 @@ __all__ = [
 
 ROOM_PATTERN = re.compile(r"[A-Za-z0-9_.\-#]{1,64}\Z", re.ASCII)
 MAX_TEXT = 2000
+MAX_EMOJI = 32
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 NOT_AN_OBJECT = {"_schema": ["Not an object."]}
@@ -63,6 +69,15 @@ class StrictInteger(fields.Integer):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         return int(super()._deserialize(value, attr, data, **kwargs))
+
+
+class StrictBoolean(fields.Field[bool]):
+    """A JSON boolean: ``true`` or ``false``, nothing that merely looks like one."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
 
 
 class StrictTrue(fields.Field[bool]):
@@ -144,19 +159,70 @@ class PrivateMessageSchema(Schema):
     client_id = client_id_field()
 
 
-class HistorySchema(Schema):
-    """``history``: ``{room | with, before?, limit?}``; limits above 200 are capped."""
+class ConversationSchema(Schema):
+    """A conversation, addressed as ``{room}`` or ``{with}`` (exactly one)."""
 
     room = room_field()
     with_ = username_field(data_key="with")
-    before = message_id_field()
-    limit = StrictInteger(validate=validate.Range(min=1, error="Limit must be at least 1."))
 
     @validates_schema
     def one_conversation(self, data: Mapping[str, Any], **kwargs: Any) -> None:
         """Exactly one of ``room`` and ``with``."""
         if ("room" in data) == ("with_" in data):
             raise ValidationError("Give exactly one of room and with.")
+
+
+class HistorySchema(ConversationSchema):
+    """``history``: ``{room | with, before?, limit?}``; limits above 200 are capped."""
+
+    before = message_id_field()
+    limit = StrictInteger(validate=validate.Range(min=1, error="Limit must be at least 1."))
+
+
+class DeleteSchema(ConversationSchema):
+    """``delete``: ``{room | with, id}``."""
+
+    id = message_id_field(required=True)
+
+
+class ReadSchema(DeleteSchema):
+    """``read``: ``{room | with, id}``; the id need not be kept."""
+
+
+class EditSchema(DeleteSchema):
+    """``edit``: ``{room | with, id, text}``, the text as for ``message``."""
+
+    text = Text()
+
+
+class Emoji(fields.String):
+    """A reaction: 1 to 32 characters with no white space anywhere, not trimmed."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            required=True,
+            validate=validate.Length(
+                min=1, max=MAX_EMOJI, error="An emoji is 1 to {max} characters."
+            ),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        emoji = str(super()._deserialize(value, attr, data, **kwargs))
+        if any(char.isspace() for char in emoji):
+            raise ValidationError("An emoji holds no white space.")
+        try:
+            emoji.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("An emoji must be valid Unicode.") from None
+        return emoji
+
+
+class ReactSchema(DeleteSchema):
+    """``react``: ``{room | with, id, emoji, add}``; ``add`` a JSON boolean."""
+
+    emoji = Emoji()
+    add = StrictBoolean(required=True)
 
 
 class ConversationsSchema(Schema):

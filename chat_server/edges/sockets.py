@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,9 +11,10 @@ import socketio
 from redis.exceptions import RedisError
 
 from chat_server.core.auth import Authenticator, AuthError
+from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
-from chat_server.core.service import ChatService
+from chat_server.core.service import ChatService, Conversation
 from chat_server.edges import schemas
 from chat_server.stores.redis import outcome_of
 from chat_server.transport.server import ChatSocketServer
@@ -55,6 +57,10 @@ class SocketHandlers:
             "typing": self.typing,
             "history": self.history,
             "conversations": self.conversations,
+            "edit": self.edit,
+            "delete": self.delete,
+            "react": self.react,
+            "read": self.read,
         }
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
@@ -166,6 +172,40 @@ class SocketHandlers:
         user = self.service.user_of(sid)
         found = await self.service.conversations(user, schemas.history_limit(data))
         return {"ok": True, "conversations": found}
+
+    async def edit(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.EditSchema(), payload)
+        return await self._change(sid, data, Change("edit", "", text=data["text"]))
+
+    async def delete(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.DeleteSchema(), payload)
+        return await self._change(sid, data, Change("delete", ""))
+
+    async def react(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.ReactSchema(), payload)
+        return await self._change(
+            sid, data, Change("react", "", emoji=data["emoji"], add=data["add"])
+        )
+
+    async def _change(self, sid: str, data: dict[str, Any], change: Change) -> Reply:
+        user = self.service.user_of(sid)
+        change = dataclasses.replace(change, actor=user)
+        message = await self.service.change_message(
+            self._conversation(user, data), data["id"], change
+        )
+        return {"ok": True, "id": message["id"], "rev": message["rev"]}
+
+    async def read(self, sid: str, payload: dict[str, Any]) -> Reply:
+        data = schemas.load(schemas.ReadSchema(), payload)
+        user = self.service.user_of(sid)
+        kept = await self.service.mark_read(user, self._conversation(user, data), data["id"])
+        return {"ok": True, "id": kept}
+
+    @staticmethod
+    def _conversation(user: str, data: dict[str, Any]) -> Conversation:
+        if "room" in data:
+            return Conversation.room(data["room"])
+        return Conversation.private(user, data["with_"])
 
 
 def register_handlers(sio: ChatSocketServer, handlers: SocketHandlers) -> None:

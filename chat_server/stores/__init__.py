@@ -1,4 +1,4 @@
-"""Storage: history, presence, the conversation directory and bans, in memory or in Redis.
+"""Storage: history, presence, the directory, bans and read markers, in memory or in Redis.
 
 Each store implements a port of ``core.ports`` twice, once in this process's
 memory and once in Redis; ``build_stores`` chooses between them in one place.
@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from chat_server.core.ports import Bans, Directory, History, Presence
+from chat_server.core.ports import Bans, Directory, History, Idempotency, Markers, Presence
 from chat_server.core.settings import Settings
 from chat_server.stores.bans import MemoryBans, RedisBans
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
 from chat_server.stores.history import MemoryHistory, RedisHistory
+from chat_server.stores.idempotency import MemoryIdempotency, RedisIdempotency
+from chat_server.stores.markers import MemoryMarkers, RedisMarkers
 from chat_server.stores.presence import MemoryPresence, RedisPresence
 
-__all__ = ["build_bans", "build_stores"]
+__all__ = ["build_bans", "build_idempotency", "build_markers", "build_stores"]
 
 
 def build_stores(
@@ -34,3 +36,13 @@ def build_stores(
 def build_bans(redis: aioredis.Redis | None) -> Bans:
     """Server-wide bans: in memory without Redis, shared by every process with it."""
     return MemoryBans() if redis is None else RedisBans(redis)
+
+
+def build_markers(redis: aioredis.Redis | None) -> Markers:
+    """Read markers: in memory without Redis, shared by every process with it."""
+    return MemoryMarkers() if redis is None else RedisMarkers(redis)
+
+
+def build_idempotency(redis: aioredis.Redis | None) -> Idempotency:
+    """Remembered emit answers: in memory without Redis, shared by every process with it."""
+    return MemoryIdempotency() if redis is None else RedisIdempotency(redis)

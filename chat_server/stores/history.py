@@ -17,8 +17,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from chat_server.core.changes import MAX_REACTIONS, Change, apply_change, refusal
 from chat_server.core.ids import format_id, parse_id
-from chat_server.core.ports import ONCE_SECONDS, History, Page, Publication, Record
+from chat_server.core.ports import ONCE_SECONDS, Changed, History, Page, Publication, Record
+from chat_server.stores import scripts
 
 __all__ = ["History", "MemoryHistory", "Page", "RedisHistory"]
 
@@ -29,7 +31,12 @@ MAX_ONCE_KEYS = 100_000
 
 
 def _stamped(message_id: str, record: Record) -> Record:
-    return {"id": message_id, **record, "ts": parse_id(message_id)[0]}
+    """A message as first sent: its rev is its id until it changes."""
+    return {"id": message_id, **record, "ts": parse_id(message_id)[0], "rev": message_id}
+
+
+def _unread(messages: list[Record], user: str) -> int:
+    return sum(1 for m in messages if m["from"] != user and not m.get("deleted"))
 
 
 class _OnceKeys:
@@ -65,7 +72,18 @@ class _OnceKeys:
 class _Conversation:
     ids: list[str] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    # id -> current state of each kept message that changed (rev included)
+    states: dict[str, Record] = field(default_factory=dict)
     trimmed: str | None = None  # newest id that was dropped to keep the cap
+
+    def current(self, index: int) -> Record:
+        message_id = self.ids[index]
+        state = self.states.get(message_id)
+        return state if state is not None else _stamped(message_id, self.records[index])
+
+    def index(self, message_id: str) -> int | None:
+        index = bisect.bisect_left(self.ids, message_id)
+        return index if index < len(self.ids) and self.ids[index] == message_id else None
 
 
 class MemoryHistory:
@@ -99,6 +117,8 @@ class MemoryHistory:
         excess = len(conv.ids) - self.size
         if excess > 0:
             conv.trimmed = conv.ids[excess - 1]
+            for gone in conv.ids[:excess]:
+                conv.states.pop(gone, None)
             del conv.ids[:excess], conv.records[:excess]
         return _stamped(message_id, record)
 
@@ -122,64 +142,47 @@ class MemoryHistory:
         if conv is None:
             return []
         end = len(conv.ids) if before is None else bisect.bisect_left(conv.ids, before)
-        start = max(0, end - limit)
-        return [
-            _stamped(i, r)
-            for i, r in zip(conv.ids[start:end], conv.records[start:end], strict=True)
-        ]
+        return [conv.current(i) for i in range(max(0, end - limit), end)]
 
     async def after(self, key: str, since: str) -> Page:
         conv = self._conversations.get(key)
         if conv is None:
-            return Page([], True)
+            return Page([], True, [])
         start = bisect.bisect_right(conv.ids, since)
-        messages = [
-            _stamped(i, r) for i, r in zip(conv.ids[start:], conv.records[start:], strict=True)
-        ]
-        return Page(messages, conv.trimmed is None or since >= conv.trimmed)
+        messages = [conv.current(i) for i in range(start, len(conv.ids))]
+        updates = sorted(
+            (s for i, s in conv.states.items() if i <= since < s["rev"]),
+            key=lambda state: str(state["rev"]),
+        )
+        return Page(messages, conv.trimmed is None or since >= conv.trimmed, updates)
 
+    async def change(
+        self,
+        key: str,
+        message_id: str,
+        change: Change,
+        publication: Publication | None = None,
+    ) -> Changed:
+        if publication is not None:
+            raise NotImplementedError("the memory store has no bus to publish on")
+        conv = self._conversations.get(key)
+        index = None if conv is None else conv.index(message_id)
+        if conv is None or index is None:
+            raise refusal("not_found")
+        current = conv.current(index)
+        changed = apply_change(current, change, int(time.time() * 1000))
+        if changed is None:
+            return Changed(current, False)
+        changed["rev"] = self._next_id()
+        conv.states[message_id] = changed
+        return Changed(changed, True)
 
-# Runs atomically in Redis: takes the id from Redis's clock and a counter shared
-# by all conversations, remembers the newest id that the cap trims away (so
-# ``after`` can tell whether anything was lost), appends, and (given a channel)
-# publishes the message framed by ARGV[4] and ARGV[5]. Redis runs scripts one
-# at a time, so publications leave in id order and every subscriber hears them
-# so: that is what keeps each conversation in id order on every process.
-#
-# With KEYS[4], an idempotency key: if it holds an id, that id is returned with
-# 1 and nothing is written; otherwise the new id is kept under it for ARGV[6]
-# seconds. Both in the one script, so racing retries store exactly once and a
-# send with a key costs no extra round trip.
-_APPEND_SCRIPT = """
-if KEYS[4] then
-  local prior = redis.call('GET', KEYS[4])
-  if prior then return {prior, 1} end
-end
-local t = redis.call('TIME')
-local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local seq = redis.call('INCR', KEYS[3])
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #last > 0 then
-  local last_ms = tonumber(string.match(last[1][1], '^(%d+)-'))
-  if last_ms > ms then ms = last_ms end
-end
-local cap = tonumber(ARGV[1])
-local len = redis.call('XLEN', KEYS[1])
-if len >= cap then
-  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - cap + 1)
-  redis.call('SET', KEYS[2], old[#old][1])
-end
-local id = string.format('%d-%d', ms, seq)
-redis.call('XADD', KEYS[1], 'MAXLEN', cap, id, 'd', ARGV[2])
-if ARGV[3] ~= '' then
-  local wire = string.format('%015d-%016d', ms, seq)
-  local body = string.sub(ARGV[2], 2, -2)
-  local message = '{"id":"' .. wire .. '",' .. body .. ',"ts":' .. string.format('%d', ms) .. '}'
-  redis.call('PUBLISH', ARGV[3], ARGV[4] .. message .. ARGV[5])
-end
-if KEYS[4] then redis.call('SET', KEYS[4], id, 'EX', ARGV[6]) end
-return {id, 0}
-"""
+    async def unread(self, key: str, user: str, marker: str | None) -> int:
+        conv = self._conversations.get(key)
+        if conv is None:
+            return 0
+        start = 0 if marker is None else bisect.bisect_right(conv.ids, marker)
+        return _unread([conv.current(i) for i in range(start, len(conv.ids))], user)
 
 
 def _stream_id(message_id: str) -> str:
@@ -205,10 +208,16 @@ class RedisHistory:
         self.redis = redis
         self.size = size
         self.prefix = prefix
-        self._append = redis.register_script(_APPEND_SCRIPT)
+        self._append = redis.register_script(scripts.APPEND)
+        self._before = redis.register_script(scripts.BEFORE)
+        self._after = redis.register_script(scripts.AFTER)
+        self._change = redis.register_script(scripts.CHANGE)
+        self._unread = redis.register_script(scripts.UNREAD)
 
-    def _keys(self, key: str) -> tuple[str, str]:
-        return f"{self.prefix}h:{key}", f"{self.prefix}trimmed:{key}"
+    def _keys(self, key: str) -> tuple[str, str, str, str]:
+        """Stream, trimmed marker, states hash, revs set (``stores/scripts.py``)."""
+        p = self.prefix
+        return f"{p}h:{key}", f"{p}trimmed:{key}", f"{p}states:{key}", f"{p}revs:{key}"
 
     async def append(
         self, key: str, record: Record, publication: Publication | None = None
@@ -224,16 +233,13 @@ class RedisHistory:
     async def _store(
         self, key: str, record: Record, once: str | None, publication: Publication | None
     ) -> tuple[Record, bool]:
-        stream, trimmed = self._keys(key)
+        stream, trimmed, states, revs = self._keys(key)
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        frame = ("", "", "")
-        if publication is not None:
-            frame = (publication.channel, publication.head, publication.tail)
-        keys = [stream, trimmed, f"{self.prefix}seq"]
+        keys = [stream, trimmed, f"{self.prefix}seq", states, revs]
         if once is not None:
             keys.append(once)
         raw_id, replayed = await self._append(
-            keys=keys, args=[self.size, data, *frame, ONCE_SECONDS]
+            keys=keys, args=[self.size, data, *_frame(publication), ONCE_SECONDS]
         )
         return _stamped(_wire_id(raw_id), record), bool(replayed)
 
@@ -241,22 +247,55 @@ class RedisHistory:
         return await self.before(key, None, limit)
 
     async def before(self, key: str, before: str | None, limit: int) -> list[Record]:
-        stream, _ = self._keys(key)
+        stream, _, states, _ = self._keys(key)
         top = "+" if before is None else f"({_stream_id(before)}"
-        entries = await self.redis.xrevrange(stream, top, "-", count=limit)
-        return [self._decode(entry) for entry in reversed(entries or [])]
+        flat = await self._before(keys=[stream, states], args=[top, limit])
+        return list(reversed(_decode(flat)))
 
     async def after(self, key: str, since: str) -> Page:
-        stream, trimmed = self._keys(key)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xrange(stream, f"({_stream_id(since)}", "+")
-            pipe.get(trimmed)
-            entries, last_trimmed = await pipe.execute()
-        recovered = last_trimmed is None or since >= _wire_id(last_trimmed)
-        return Page([self._decode(entry) for entry in entries], recovered)
+        stream, trimmed, states, revs = self._keys(key)
+        flat, last_trimmed, updates = await self._after(
+            keys=[stream, trimmed, states, revs], args=[f"({_stream_id(since)}", since]
+        )
+        recovered = not last_trimmed or since >= _wire_id(last_trimmed)
+        return Page(_decode(flat), recovered, [json.loads(state) for state in updates])
 
-    @staticmethod
-    def _decode(entry: Any) -> Record:
-        raw_id, fields = entry
-        record: Record = json.loads(fields[b"d"])
-        return _stamped(_wire_id(raw_id), record)
+    async def change(
+        self,
+        key: str,
+        message_id: str,
+        change: Change,
+        publication: Publication | None = None,
+    ) -> Changed:
+        stream, _, states, revs = self._keys(key)
+        flags = ("1" if change.moderates else "0", "1" if change.add else "0")
+        args = [_stream_id(message_id), message_id, change.op, change.actor, flags[0]]
+        args += [change.text, change.emoji, flags[1], *_frame(publication), str(MAX_REACTIONS)]
+        reply = await self._change(keys=[stream, states, revs, f"{self.prefix}seq"], args=args)
+        status = reply[0].decode()
+        if status not in ("ok", "same"):
+            raise refusal(status)
+        return Changed(json.loads(reply[1]), status == "ok")
+
+    async def unread(self, key: str, user: str, marker: str | None) -> int:
+        stream, _, states, _ = self._keys(key)
+        start = "-" if marker is None else f"({_stream_id(marker)}"
+        return int(await self._unread(keys=[stream, states], args=[start, user]))
+
+
+def _frame(publication: Publication | None) -> tuple[str, str, str]:
+    """A publication as script arguments: channel, head, tail ('' for none)."""
+    if publication is None:
+        return ("", "", "")
+    return (publication.channel, publication.head, publication.tail)
+
+
+def _decode(flat: list[Any]) -> list[Record]:
+    """Messages from a script's flat triplets of stream id, record, state."""
+    messages = []
+    for i in range(0, len(flat), 3):
+        raw_id, data, state = flat[i : i + 3]
+        messages.append(
+            json.loads(state) if state else _stamped(_wire_id(raw_id), json.loads(data))
+        )
+    return messages

@@ -15,7 +15,7 @@ import collections
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chat_server.core.catchup import MissedFinder, history_key
+from chat_server.core.catchup import MissedFinder, history_key, position
 from chat_server.core.ids import format_id
 from chat_server.core.metrics import Metrics
 from chat_server.core.service import room_channel, user_channel
@@ -53,13 +53,13 @@ class GapFiller:
         key = history_key(event, data)
         if key is None:
             return True
-        message_id: str = data["id"]
+        at = position(data)
         last = self._heard.get(key)
-        if last is not None and message_id <= last:
+        if last is not None and at <= last:
             return False
-        self._remember(key, message_id)
-        if self.watermark is None or message_id > self.watermark:
-            self.watermark = message_id
+        self._remember(key, at)
+        if self.watermark is None or at > self.watermark:
+            self.watermark = at
         return True
 
     async def fill(self, channels: list[str], deliver: Deliver) -> int:
@@ -71,11 +71,11 @@ class GapFiller:
         missed = await self.find(rooms, users, dict(self._heard), self.watermark)
         delivered = 0
         for item in missed:
-            message_id: str = item.message["id"]
+            at = position(item.message)
             last = self._heard.get(item.key)
-            if last is not None and message_id <= last:
+            if last is not None and at <= last:
                 continue
-            self._remember(item.key, message_id)
+            self._remember(item.key, at)
             await deliver(item.event, item.message, item.to)
             delivered += 1
         self.metrics.redis_gap_filled.inc(delivered)

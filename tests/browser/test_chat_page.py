@@ -12,8 +12,10 @@ import aiohttp
 import pytest
 
 from chat_server.config import Settings
+from chat_server.core.auth import issue_token
 from tests.support.browser import PHONE, OpenPage, expect
 from tests.support.chat import make_token
+from tests.support.chat_page import ChatPage
 from tests.support.clients import ConnectRefused
 from tests.support.fixtures import Connect, StartServer
 
@@ -27,6 +29,14 @@ async def emit(
 ) -> None:
     async with http.post(f"{url}/api/emit", json=body, headers=headers) as response:
         assert response.status == 200, await response.text()
+
+
+async def sign_in_with_token(page: ChatPage, token: str) -> None:
+    """Sign in through the page's token field and wait until it is online."""
+    await page.page.click("#token-details summary")
+    await page.page.fill("#token", token)
+    await page.page.click("#signin-button")
+    await page.wait_online()
 
 
 async def test_a_refused_username_shows_the_servers_reason(
@@ -53,11 +63,7 @@ async def test_a_token_signs_in_as_the_tokens_subject(
 ) -> None:
     url = await start_server(make_settings(secret=SECRET))
     page = await open_page(f"{url}/", "token")
-
-    await page.page.click("#token-details summary")
-    await page.page.fill("#token", make_token(SECRET, "tokenuser"))
-    await page.page.click("#signin-button")
-    await page.wait_online()
+    await sign_in_with_token(page, make_token(SECRET, "tokenuser"))
 
     await expect(page.page.locator("#me-name")).to_have_text("tokenuser")
     await page.send("signed by the server's secret")
@@ -238,3 +244,27 @@ async def test_every_message_the_page_sends_carries_its_own_client_id(
     assert len(client_ids) == 2
     assert len(set(client_ids)) == 2
     assert all(isinstance(c, str) and re.fullmatch(r"[A-Za-z0-9_-]{22}", c) for c in client_ids)
+
+
+async def test_a_bot_tokens_message_shows_a_bot_badge_and_a_named_key_message_none(
+    start_server: StartServer,
+    make_settings: Callable[..., Settings],
+    open_page: OpenPage,
+    http: aiohttp.ClientSession,
+    api_headers: dict[str, str],
+) -> None:
+    url = await start_server(make_settings(secret=SECRET))
+    page = await open_page(f"{url}/", "bot-badge")
+    await sign_in_with_token(page, make_token(SECRET, "reader"))
+
+    bot = {"Authorization": f"Bearer {issue_token(SECRET, 'helper', 600, bot=True)}"}
+    await emit(http, url, bot, room="lobby", text="I am a bot")
+    # The API key may post under any name, but only a bot token earns the badge.
+    await emit(
+        http, url, api_headers, room="lobby", text="I only look like one", **{"from": "ci-bot"}
+    )
+
+    await expect(page.message("I am a bot").locator(".bot-badge")).to_have_text("bot")
+    await expect(page.message("I only look like one")).to_be_visible()
+    await expect(page.message("I only look like one").locator(".bot-badge")).to_have_count(0)
+    await page.screenshot("bot-badge")

@@ -52,9 +52,13 @@ def test_bench_quick_mode_delivers_every_message_to_our_server(tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
     (row,) = json.loads(out.read_text())["rows"]
     assert "error" not in row, row
-    for name in ("latency", "fanout", "rest"):
+    for name in ("latency", "fanout", "fanout-cid", "changes", "rest"):
         scenario = row["scenarios"][name]
         assert "error" not in scenario, (name, scenario)
         assert scenario["messages"] > 0, (name, scenario)
         assert (scenario["lost"], scenario["reordered"]) == (0, 0), (name, scenario)
     assert row["scenarios"]["idle"]["connections"] == 5
+    changes = row["scenarios"]["changes"]
+    assert changes["changes"] > 0, changes
+    assert changes["change_errors"] == 0, changes
+    assert changes["update_deliveries"] > 0, changes

@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chat_server.core import catchup
+from chat_server.core.changes import Change
 from chat_server.core.ids import format_id
 from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Directory, Record
@@ -181,3 +182,26 @@ def test_a_watermark_is_a_message_id() -> None:
     filler = GapFiller(catchup.finder(MemoryHistory(1), MemoryDirectory()), Metrics())
     filler.start(1234)
     assert filler.watermark == format_id(1234, 0)
+
+
+async def test_a_change_missed_in_the_gap_is_filled_in_rev_order(
+    filler: GapFiller, history: MemoryHistory
+) -> None:
+    heard = await room_message(history, "a", "heard")
+    assert filler.hear("message", heard)
+    await history.change("room:a", heard["id"], Change("edit", "ann", text="edited"))
+    await room_message(history, "a", "missed")
+    assert await fill(filler, ["room:a"]) == [
+        ("message_updated", "edited", "room:a"),
+        ("message", "missed", "room:a"),
+    ]
+
+
+async def test_a_change_filled_already_is_dropped_when_heard_again(
+    filler: GapFiller, history: MemoryHistory
+) -> None:
+    heard = await room_message(history, "a", "heard")
+    assert filler.hear("message", heard)
+    changed = await history.change("room:a", heard["id"], Change("edit", "ann", text="x"))
+    await fill(filler, ["room:a"])
+    assert not filler.hear("message_updated", changed.message)

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from chat_server.core.ids import ID_PATTERN, format_id
-from chat_server.stores.history import History, MemoryHistory, RedisHistory
+from chat_server.stores.history import History
 from chat_server.stores.presence import MemoryPresence, RedisPresence
 from tests.support.redis import RedisServer
-
-MakeHistory = Callable[[int], History]
-
-
-@pytest.fixture
-async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-def make_history(request: pytest.FixtureRequest) -> MakeHistory:
-    if request.param == "memory":
-        return MemoryHistory
-    client = request.getfixturevalue("redis_client")
-    return lambda size: RedisHistory(client, size)
+from tests.unit.conftest import MakeHistory
 
 
 async def fill(history: History, key: str, n: int) -> list[str]:

@@ -67,7 +67,10 @@ export function messageNode(conv, m, { continued = false, pending = null } = {})
     sender = el("span", { className: "sender" }, m.from);
   }
 
-  const meta = el("div", { className: "meta" }, sender, " ", timeElement(m.ts ?? Date.now()),
+  // Only the server sets `bot` (on what a bot token posted), so the badge
+  // cannot be claimed by a user typing a name like "ci-bot".
+  const badge = m.bot === true ? [el("span", { className: "bot-badge", title: "Posted by a bot" }, "bot"), " "] : [];
+  const meta = el("div", { className: "meta" }, sender, " ", ...badge, timeElement(m.ts ?? Date.now()),
     Number.isFinite(m.edited_ts) && !m.deleted ? editedLabel(m.edited_ts) : null);
   const text = m.deleted
     ? el("div", { className: "text tombstone" }, "message deleted")
