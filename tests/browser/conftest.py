@@ -5,15 +5,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.browser import DESKTOP, FAILED, OpenPage
+from tests.support.browser import DESKTOP, FAILED, MakePair, OpenPage, Pair, expect
 from tests.support.chat_page import ChatPage
-from tests.support.process import REPO_ROOT
+from tests.support.process import REPO_ROOT, ServerProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -101,3 +101,40 @@ async def open_page(
     for chat in pages:
         await chat.page.context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def make_pair(
+    server_processes: Callable[..., Awaitable[list[ServerProcess]]],
+    open_page: OpenPage,
+    request: pytest.FixtureRequest,
+) -> MakePair:
+    """``await make_pair(env={...})``: alice and bob signed in, both seeing each other in lobby.
+
+    A failed test prints both processes' logs.
+    """
+
+    async def make(env: dict[str, str] | None = None) -> Pair:
+        processes = await server_processes(2, env={"LOG_LEVEL": "INFO", **(env or {})})
+        request.addfinalizer(lambda: _print_logs_on_failure(request, processes))
+        alice = await open_page(f"{processes[0].url}/", "alice")
+        await alice.sign_in("alice")
+        bob = await open_page(f"{processes[1].url}/", "bob")
+        await bob.sign_in("bob")
+        await expect(alice.member("bob")).to_be_visible()
+        await expect(bob.member("alice")).to_be_visible()
+        return Pair(alice, bob, processes)
+
+    return make
+
+
+def _print_logs_on_failure(request: pytest.FixtureRequest, processes: list[ServerProcess]) -> None:
+    if request.node.stash.get(FAILED, False):
+        for n, process in enumerate(processes):
+            print(f"---- process {n} ({process.url}) log:\n{process.log_tail(60)}")
+
+
+@pytest.fixture
+async def pair(make_pair: MakePair) -> Pair:
+    """alice on process 0 and bob on process 1, both signed in and in lobby."""
+    return await make_pair()

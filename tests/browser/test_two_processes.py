@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import aiohttp
 import pytest
 
-from tests.support.browser import FAILED, OpenPage, expect
-from tests.support.chat_page import ChatPage
-from tests.support.process import ServerProcess
+from tests.support.browser import MakePair, Pair, expect
 
 pytestmark = pytest.mark.browser
 
@@ -20,52 +16,6 @@ OWN = re.compile(r"\bown\b")
 XSS = '<img src=x onerror="window.__xss=1">'
 # Reconnecting waits up to 5 s between attempts, and the process needs a moment to start.
 RECOVERY_TIMEOUT_MS = 30_000
-
-
-@dataclass
-class Pair:
-    alice: ChatPage  # on processes[0]
-    bob: ChatPage  # on processes[1]
-    processes: list[ServerProcess]
-
-
-MakePair = Callable[..., Awaitable[Pair]]
-
-
-@pytest.fixture
-def make_pair(
-    server_processes: Callable[..., Awaitable[list[ServerProcess]]],
-    open_page: OpenPage,
-    request: pytest.FixtureRequest,
-) -> MakePair:
-    """``await make_pair(env={...})``: alice and bob signed in, both seeing each other in lobby.
-
-    A failed test prints both processes' logs.
-    """
-
-    async def make(env: dict[str, str] | None = None) -> Pair:
-        processes = await server_processes(2, env={"LOG_LEVEL": "INFO", **(env or {})})
-        request.addfinalizer(lambda: _print_logs_on_failure(request, processes))
-        alice = await open_page(f"{processes[0].url}/", "alice")
-        await alice.sign_in("alice")
-        bob = await open_page(f"{processes[1].url}/", "bob")
-        await bob.sign_in("bob")
-        await expect(alice.member("bob")).to_be_visible()
-        await expect(bob.member("alice")).to_be_visible()
-        return Pair(alice, bob, processes)
-
-    return make
-
-
-def _print_logs_on_failure(request: pytest.FixtureRequest, processes: list[ServerProcess]) -> None:
-    if request.node.stash.get(FAILED, False):
-        for n, process in enumerate(processes):
-            print(f"---- process {n} ({process.url}) log:\n{process.log_tail(60)}")
-
-
-@pytest.fixture
-async def pair(make_pair: MakePair) -> Pair:
-    return await make_pair()
 
 
 async def test_room_messages_cross_processes_with_sender_time_and_own_mark(pair: Pair) -> None:

@@ -49,6 +49,14 @@ class ChatPage:
     def member(self, name: str) -> Any:
         return self.page.locator(f"#member-list li[data-user='{name}']")
 
+    def reaction(self, text: str, emoji: str) -> Any:
+        """The reaction chip ``emoji`` under the shown message ``text``."""
+        return self.message(text).locator(f".reaction[data-emoji='{emoji}']")
+
+    def unread(self, kind: str, name: str) -> Any:
+        """The unread badge of a conversation in the sidebar."""
+        return self.conversation(kind, name).locator(".badge")
+
     async def shown_ids(self) -> list[str]:
         ids: list[str] = await self.page.locator("#message-list .msg").evaluate_all(
             "nodes => nodes.map(n => n.dataset.id)"
@@ -101,6 +109,25 @@ class ChatPage:
         await self.send(text)
         await _expect()(self.message(text)).to_have_count(1)
         await _expect()(self.page.locator("#pending-list .msg")).to_have_count(0)
+
+    async def edit(self, text: str, new_text: str) -> None:
+        """Edit our shown message ``text`` with its Edit button, and save ``new_text``."""
+        await self.message(text).hover()
+        await self.message(text).locator(".edit-button").click()
+        await self.page.fill("#message-input", new_text)
+        await self.page.press("#message-input", "Enter")
+
+    async def delete(self, text: str, *, confirm: bool = True) -> None:
+        """Delete our shown message ``text``, accepting or dismissing the confirmation."""
+        self.page.once("dialog", lambda dialog: dialog.accept() if confirm else dialog.dismiss())
+        await self.message(text).hover()
+        await self.message(text).locator(".delete-button").click()
+
+    async def react(self, text: str, emoji: str) -> None:
+        """Pick ``emoji`` for the shown message ``text`` from its reaction picker."""
+        await self.message(text).hover()
+        await self.message(text).locator(".react-button").click()
+        await self.message(text).locator(f".emoji-choice[data-emoji='{emoji}']").click()
 
     async def open(self, kind: str, name: str) -> None:
         await self.conversation(kind, name).click()

@@ -2,12 +2,12 @@
 
 import { request } from "./connection.js";
 import { $ } from "./dom.js";
-import { NEWS, PAGE_SIZE, ROOM, isMessage } from "./state.js";
+import { NEWS, PAGE_SIZE, conversationTarget, isMessage } from "./state.js";
 import { activeConversation, store } from "./store.js";
 import * as view from "./view/index.js";
 
 export async function historyPage(conv, { before, limit }) {
-  const payload = conv.kind === ROOM ? { room: conv.name } : { with: conv.name };
+  const payload = conversationTarget(conv);
   if (before) payload.before = before;
   payload.limit = limit;
   const answer = await request(store.socket, "history", payload);

@@ -3,11 +3,13 @@
 
 import { wireComposer } from "./compose.js";
 import { ChatError } from "./connection.js";
+import { deleteMessage, startEdit, toggleReaction } from "./edits.js";
 import { fillViewport, wireTimeline } from "./history.js";
 import { dismissAnnouncement } from "./messages.js";
 import { closeConversation, openConversation, startPrivate, wireNavigation } from "./navigation.js";
 import { dropFromOutbox, enqueue } from "./outbox.js";
 import "./presence.js";
+import "./reads.js";
 import { startSession, wireSignIn } from "./session.js";
 import { store } from "./store.js";
 import "./sync.js";
@@ -22,6 +24,9 @@ provideActions({
   discard: (item) => dropFromOutbox(item),
   dismissBanner: () => dismissAnnouncement(),
   timelineRendered: (conv) => fillViewport(conv),
+  edit: (m) => startEdit(m),
+  remove: (m) => deleteMessage(m),
+  react: (m, emoji) => toggleReaction(m, emoji),
 });
 
 function boot() {

@@ -1,8 +1,9 @@
 // Messages as they arrive live: room and private messages and announcements, and
-// the unread counts they add. The place for events that change a message later
-// (edits, deletions, reactions): `conv.messages` holds each message by id.
+// the unread counts they add. Changes to a message later (edits, deletions,
+// reactions) are applied by edits.js; read markers by reads.js.
 
 import { onServerEvent } from "./server-events.js";
+import { maybeSeen } from "./reads.js";
 import { DM, NEWS, isMessage, mentions, peerOf } from "./state.js";
 import { saveProfile } from "./storage.js";
 import { ensureConversation, roomFor, store } from "./store.js";
@@ -25,7 +26,11 @@ export function messagesArrived(conv, added) {
   if (!added.length) return;
   for (const m of added) conv.typing.delete(m.from);
   countUnread(conv, added);
-  view.entriesAdded(conv, added, { own: added.some((m) => m.from === store.me) });
+  const own = added.some((m) => m.from === store.me);
+  view.entriesAdded(conv, added, { own });
+  // a new message of ours moves "Seen" off the one before it
+  if (own && conv.peerReadId && conv.key === store.activeKey) view.renderTimeline({ scroll: "bottom" });
+  maybeSeen(conv);
   if (conv.key === store.activeKey) {
     view.renderTyping();
     view.renderMembers();

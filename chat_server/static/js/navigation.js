@@ -3,10 +3,12 @@
 
 import { request } from "./connection.js";
 import { $ } from "./dom.js";
+import { cancelEdit } from "./edits.js";
 import { dropConversation } from "./outbox.js";
+import { seen } from "./reads.js";
 import { DM, NEWS, ROOM, compareIds, conversationKey } from "./state.js";
 import { saveProfile } from "./storage.js";
-import { activeConversation, ensureConversation, markRead, sidebarOrder, store } from "./store.js";
+import { activeConversation, ensureConversation, sidebarOrder, store } from "./store.js";
 import { joinNewRoom, refillPrivate } from "./sync.js";
 import * as view from "./view/index.js";
 
@@ -19,10 +21,11 @@ export function openConversation(key) {
     view.saveScroll();
     const previous = activeConversation();
     if (previous) previous.dividerId = null;
+    cancelEdit(); // an edit belongs to the conversation it started in
     store.activeKey = key;
     conv.dividerId = conv.firstUnreadId;
   }
-  markRead(conv);
+  seen(conv);
   view.setDrawer(false);
   view.renderAll();
   if (conv.kind === DM && !conv.synced && store.socket?.connected) refillPrivate(conv, store.syncGeneration);
@@ -58,7 +61,7 @@ export async function closeConversation(key) {
     const next = sidebarOrder()[0];
     store.activeKey = next ? next.key : null;
     if (next) next.dividerId = next.firstUnreadId;
-    if (next) markRead(next);
+    if (next) seen(next);
   }
   saveProfile();
   view.renderAll();
@@ -143,8 +146,8 @@ export function wireNavigation() {
 
   document.addEventListener("visibilitychange", () => {
     const conv = activeConversation();
-    if (!document.hidden && conv && conv.unread) {
-      markRead(conv);
+    if (!document.hidden && conv) {
+      seen(conv);
       view.renderSidebar();
     }
   });

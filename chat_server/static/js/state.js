@@ -12,6 +12,11 @@ export function conversationKey(kind, name) {
   return `${kind}:${name}`;
 }
 
+/** How events address a conversation: `{room}` or `{with}`. */
+export function conversationTarget(conv) {
+  return conv.kind === ROOM ? { room: conv.name } : { with: conv.name };
+}
+
 /** Message ids are fixed-width strings that sort in the order they were stored. */
 export function compareIds(a, b) {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -32,6 +37,25 @@ export function isMessage(m) {
     Number.isFinite(m.ts)
   );
 }
+
+/** A message's place in the sequence of changes: `rev`, or its id before any change. */
+export function revOf(m) {
+  return typeof m.rev === "string" && m.rev ? m.rev : m.id;
+}
+
+/** Users who reacted with each emoji, as the server sent them (bad entries dropped). */
+export function reactionsOf(m) {
+  const out = [];
+  if (m.reactions === null || typeof m.reactions !== "object") return out;
+  for (const [emoji, users] of Object.entries(m.reactions)) {
+    const list = Array.isArray(users) ? users.filter((u) => typeof u === "string") : [];
+    if (list.length) out.push([emoji, list]);
+  }
+  return out;
+}
+
+/** Emoji the reaction picker offers. */
+export const COMMON_EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
 
 let noticeSeq = 0;
 
@@ -54,6 +78,9 @@ export class Conversation {
     this.members = new Set();
     this.typing = new Map(); // user -> expiry time (ms)
     this.unread = 0;
+    this.readId = null; // our own read marker, as the server keeps it
+    this.seenId = null; // the newest message the reader has seen here
+    this.peerReadId = null; // private conversations: the other side's read marker
     this.mentions = 0;
     this.firstUnreadId = null;
     this.reachedStart = false;
@@ -92,6 +119,42 @@ export class Conversation {
       this.ids = [...this.messages.keys()].sort(compareIds);
     }
     return added;
+  }
+
+  /**
+   * Apply the current state of messages already known (a `message_updated`
+   * event or a join's `updates`): each replaces the shown one only when its
+   * `rev` is newer, so a late or repeated change never undoes a later one.
+   * Returns the messages replaced.
+   */
+  update(list) {
+    const changed = [];
+    for (const m of Array.isArray(list) ? list : []) {
+      if (!isMessage(m)) continue;
+      const shown = this.messages.get(m.id);
+      if (!shown || compareIds(revOf(m), revOf(shown)) <= 0) continue;
+      this.messages.set(m.id, m);
+      changed.push(m);
+    }
+    return changed;
+  }
+
+  /** The largest id or rev this conversation holds: what a rejoin passes as `since`. */
+  get lastSeen() {
+    let newest = this.lastId;
+    for (const m of this.messages.values()) {
+      if (newest === null || compareIds(revOf(m), newest) > 0) newest = revOf(m);
+    }
+    return newest;
+  }
+
+  /** The newest message of our own that is not a tombstone (what Up in the composer edits). */
+  lastOwn(me) {
+    for (let i = this.ids.length - 1; i >= 0; i--) {
+      const m = this.messages.get(this.ids[i]);
+      if (m.from === me && !m.deleted) return m;
+    }
+    return null;
   }
 
   /** Forget every message and notice (history reload after an incomplete recovery). */

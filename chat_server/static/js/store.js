@@ -19,6 +19,8 @@ export const store = {
   joining: new Map(), // rooms joined from the form, waiting for the server's answer
   closedPrivates: new Map(), // peer -> newest message id known when its conversation was closed
   partnerLast: new Map(), // peer -> id of the newest message `conversations` reported
+  editing: null, // {convKey, id} of our message the composer is editing
+  serverMarkers: false, // the server answered read markers and unread counts
 };
 
 export function ensureConversation(kind, name) {

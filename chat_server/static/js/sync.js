@@ -4,8 +4,10 @@
 
 import { request } from "./connection.js";
 import { historyPage } from "./history.js";
+import { applyUpdates } from "./edits.js";
 import { countUnread } from "./messages.js";
 import { flushOutbox } from "./outbox.js";
+import { applyMarker, maybeSeen } from "./reads.js";
 import { onServerEvent } from "./server-events.js";
 import { Conversation, DM, PAGE_SIZE, ROOM, compareIds, conversationKey, isMessage, peerOf } from "./state.js";
 import { saveProfile } from "./storage.js";
@@ -59,7 +61,9 @@ onServerEvent("resync", (_payload, socket) => {
 
 /** Join (or re-join) `conv`; returns how many messages it added. */
 export async function joinRoom(conv, generation, { reconnect = false } = {}) {
-  const since = conv.lastId;
+  // the largest id or rev held: the server then sends what was added after it
+  // as `history` and what changed after it as `updates`
+  const since = conv.lastSeen;
   let answer;
   try {
     answer = await request(store.socket, "join", since ? { room: conv.name, since } : { room: conv.name });
@@ -117,12 +121,17 @@ function applyJoin(conv, answer, since, { reconnect }) {
     added = conv.merge(history);
     if (reconnect) countUnread(conv, added);
     if (conv.key === store.activeKey) view.entriesAdded(conv, added);
+    // messages shown since before, in the state they now have
+    applyUpdates(conv, answer.updates);
   }
+  // the server's marker and count replace what this tab counted by itself
+  applyMarker(conv, answer.read, answer.unread);
   if (conv.key === store.activeKey) {
     view.renderHeader();
     view.renderMembers();
     view.renderTimelineTop();
   }
+  maybeSeen(conv);
   view.renderSidebar();
   return reconnect ? added.length : 0;
 }
@@ -156,8 +165,10 @@ export async function refillPrivate(conv, generation, { reconnect = false } = {}
     if (met) {
       // a short last page means the pages reached the start of what the server keeps
       if (exhausted) conv.reachedStart = true;
+      // history pages carry the current state of messages shown since before
+      applyUpdates(conv, collected);
       added = conv.merge(collected);
-      if (reconnect) countUnread(conv, added);
+      if (reconnect && !store.serverMarkers) countUnread(conv, added);
       if (conv.key === store.activeKey) view.entriesAdded(conv, added);
     } else {
       conv.clear();
@@ -170,6 +181,7 @@ export async function refillPrivate(conv, generation, { reconnect = false } = {}
       view.renderHeader();
       view.renderTimelineTop();
     }
+    maybeSeen(conv);
     view.renderSidebar();
     return reconnect ? added.length : 0;
   } catch (err) {
@@ -211,19 +223,21 @@ async function discoverPrivates(generation, { reconnect }) {
     const last = isMessage(entry.last) && typeof entry.last.to === "string"
       && peerOf(entry.last, store.me) === peer ? entry.last : null;
     if (last) store.partnerLast.set(peer, last.id);
-    if (known.has(conversationKey(DM, peer))) continue;
+    if (known.has(conversationKey(DM, peer))) {
+      const conv = store.conversations.get(conversationKey(DM, peer));
+      if (conv && applyMarker(conv, entry.read, entry.unread)) maybeSeen(conv);
+      continue;
+    }
     const closedAt = store.closedPrivates.get(peer);
     if (closedAt !== undefined && (!last || compareIds(last.id, closedAt) <= 0)) continue;
     const conv = ensureConversation(DM, peer);
     found = true;
     const added = conv.merge(last ? [last] : []);
-    countUnread(conv, added);
+    if (!applyMarker(conv, entry.read, entry.unread)) countUnread(conv, added);
     if (conv.key === store.activeKey) view.entriesAdded(conv, added);
     count += added.length;
   }
-  if (found) {
-    saveProfile();
-    view.renderSidebar();
-  }
+  if (found) saveProfile();
+  view.renderSidebar(); // new conversations, and the server's counts for known ones
   return reconnect ? count : 0;
 }

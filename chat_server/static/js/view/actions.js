@@ -4,7 +4,7 @@
 export const actions = {};
 
 /** `open(key)`, `close(key)`, `startPrivate(user)`, `retry(item)`, `discard(item)`,
- * `dismissBanner()`, `timelineRendered(conv)`. */
+ * `dismissBanner()`, `timelineRendered(conv)`, `edit(m)`, `remove(m)`, `react(m, emoji)`. */
 export function provideActions(impl) {
   Object.assign(actions, impl);
 }

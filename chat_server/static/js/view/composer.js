@@ -2,7 +2,7 @@
 
 import { $, el } from "../dom.js";
 import { NEWS, ROOM } from "../state.js";
-import { activeConversation } from "../store.js";
+import { activeConversation, store } from "../store.js";
 
 const MAX_COMPOSER_LINES_PX = 180;
 
@@ -11,9 +11,19 @@ export function renderComposer() {
   const writable = Boolean(conv) && conv.kind !== NEWS;
   $("composer").hidden = !writable;
   if (!writable) return;
-  const label = conv.kind === ROOM ? `Message #${conv.name}` : `Message ${conv.name}`;
+  const editing = store.editing !== null && store.editing.convKey === conv.key;
+  $("edit-bar").hidden = !editing;
+  $("composer").classList.toggle("editing", editing);
+  const label = editing ? "Edit your message"
+    : conv.kind === ROOM ? `Message #${conv.name}` : `Message ${conv.name}`;
   $("message-label").textContent = label;
   $("message-input").placeholder = label;
+  $("send-button").setAttribute("aria-label", editing ? "Save the edit" : "Send");
+}
+
+/** Why the edit was not saved (empty to clear it). */
+export function setEditError(text) {
+  $("edit-error").textContent = text;
 }
 
 export function autosizeComposer() {

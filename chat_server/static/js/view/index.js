@@ -12,7 +12,7 @@ import { renderSidebar } from "./sidebar.js";
 import { renderPending, renderTimeline } from "./timeline.js";
 
 export { provideActions } from "./actions.js";
-export { autosizeComposer, renderComposer, renderTyping, setCount } from "./composer.js";
+export { autosizeComposer, renderComposer, renderTyping, setCount, setEditError } from "./composer.js";
 export { renderHeader } from "./header.js";
 export { renderMembers, toggleMembers } from "./members.js";
 export { renderSidebar, setDrawer } from "./sidebar.js";
