@@ -394,7 +394,8 @@ class ChatService:
 
         Like a send, the store publishes the new state in the step that takes
         its ``rev``, so every connection hears one message's changes in order.
-        A private room's messages are out of an outsider's reach (``forbidden``).
+        A private room's messages are out of an outsider's reach (``forbidden``),
+        and a room's out of the reach of a user banned from it (``banned``).
         Returns the message as it now is.
         """
         await self._check_visible(actor, conversation)
@@ -410,9 +411,10 @@ class ChatService:
         return result.message
 
     async def _check_visible(self, actor: Actor, conversation: Conversation) -> None:
+        """Refuse a room's outsiders (private rooms) and banned users, as ``join`` does."""
         room = conversation.where.get("room")
         if room is not None:
-            await self.rules.check_read(room, actor)
+            await self.rules.check_join(room, actor)
 
     async def _moderates(self, actor: Actor, conversation: Conversation) -> bool:
         """Whether ``actor`` may delete anyone's message in ``conversation``.

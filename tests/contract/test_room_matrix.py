@@ -43,7 +43,17 @@ unban     private   ok    ok        forbidden forbidden forbidden ok    ok
 unban     public    ok    ok        forbidden forbidden forbidden ok    ok
 set_role  private   ok    forbidden forbidden forbidden forbidden ok    -
 set_role  public    ok    forbidden forbidden forbidden forbidden ok    -
+delete    private   ok    ok        forbidden forbidden banned    ok    -
+delete    public    ok    ok        forbidden forbidden banned    ok    -
+react     private   ok    ok        ok        forbidden banned    ok    -
+react     public    ok    ok        ok        ok        banned    ok    -
+read      private   ok    ok        ok        forbidden banned    ok    -
+read      public    ok    ok        ok        ok        banned    ok    -
 """
+
+#: Actions on a message: root (an admin) posts one in the fresh room, and the
+#: cell's user acts on it; delete is of someone else's message but the admin's.
+MESSAGE_ACTIONS = {"delete": {}, "react": {"emoji": "👍", "add": True}, "read": {}}
 
 
 def cells() -> list[tuple[str, bool, str, str]]:
@@ -56,7 +66,9 @@ def cells() -> list[tuple[str, bool, str, str]]:
     return found
 
 
-def payload(action: str, room: str) -> dict[str, Any]:
+def payload(action: str, room: str, message_id: str | None = None) -> dict[str, Any]:
+    if action in MESSAGE_ACTIONS:
+        return {"room": room, "id": message_id, **MESSAGE_ACTIONS[action]}
     extra = {
         "set_topic": {"topic": "new"},
         "invite": {"user": "newbie"},
@@ -106,7 +118,7 @@ async def fresh_room(clients: dict[str, ChatClient], private: bool) -> str:
 
 def test_the_matrix_has_every_cell() -> None:
     rows = {(action, private) for action, private, _, _ in cells()}
-    assert len(rows) == 9 * 2 and len(cells()) == len(rows) * len(ROLES)
+    assert len(rows) == 12 * 2 and len(cells()) == len(rows) * len(ROLES)
 
 
 async def test_every_action_by_every_role_answers_as_the_table_says(
@@ -117,13 +129,17 @@ async def test_every_action_by_every_role_answers_as_the_table_says(
     for action, private, role, expected in cells():
         if expected == "-":
             continue
-        room = await fresh_room(clients, private)
+        room, message_id = await fresh_room(clients, private), None
+        if action in MESSAGE_ACTIONS:
+            expect_ok(await clients["admin"].call("join", {"room": room}))
+            posted = {"room": room, "text": "from root"}
+            message_id = expect_ok(await clients["admin"].call("message", posted))["id"]
         if role == "rest":
             method, path, body = rest_request(action, room)
             status, reply = await http_call(http, method, f"{url}{path}", body, AUTH)
             assert (status == 200) is (reply["ok"] is True), (action, status, reply)
         else:
-            reply = await clients[role].call(action, payload(action, room))
+            reply = await clients[role].call(action, payload(action, room, message_id))
         got = "ok" if reply.get("ok") else reply["error"]["code"]
         if got != expected:
             wrong.append((action, "private" if private else "public", role, expected, got))
