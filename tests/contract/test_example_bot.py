@@ -60,6 +60,7 @@ async def test_bot_posts_to_a_room_and_its_members_receive_it(
         "from": "ci",
         "text": "Build 1234 passed",
         "ts": answer["ts"],
+        "rev": answer["id"],
     }
 
 
