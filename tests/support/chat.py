@@ -19,6 +19,7 @@ __all__ = [
     "join",
     "make_token",
     "now_ms",
+    "owned_room",
     "unique",
 ]
 
@@ -93,6 +94,17 @@ def make_token(
         payload["exp"] = int(time.time() + ttl)
     payload.update(claims)
     return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+async def owned_room(connect: Connect, url: str, **settings: Any) -> tuple[ChatClient, str, str]:
+    """A new room created on ``url`` by a new owner (``settings`` go to ``create_room``).
+
+    Returns the owner's client, the room's name and the owner's name.
+    """
+    room, owner = unique("room"), unique("olga")
+    client = await connect(url, owner)
+    expect_ok(await client.call("create_room", {"room": room, **settings}))
+    return client, room, owner
 
 
 async def alice_and_bob_in_a_room(
