@@ -33,10 +33,7 @@ async def emit(
 
 async def sign_in_with_token(page: ChatPage, token: str) -> None:
     """Sign in through the page's token field and wait until it is online."""
-    await page.page.click("#token-details summary")
-    await page.page.fill("#token", token)
-    await page.page.click("#signin-button")
-    await page.wait_online()
+    await page.sign_in_with_token(token)
 
 
 async def test_a_refused_username_shows_the_servers_reason(

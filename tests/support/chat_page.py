@@ -133,6 +133,40 @@ class ChatPage:
         await self.conversation(kind, name).click()
         await _expect()(self.conversation(kind, name)).to_have_attribute("aria-current", "page")
 
+    async def sign_in_with_token(self, token: str) -> None:
+        """Sign in through the page's token field and wait until it is online."""
+        await self.page.click("#token-details summary")
+        await self.page.fill("#token", token)
+        await self.page.click("#signin-button")
+        await self.wait_online()
+
+    # -- rooms that belong to someone -------------------------------------------------
+
+    async def create_room(self, room: str, *, private: bool = False, topic: str = "") -> None:
+        """Fill the sidebar's "Create a room" form and submit it."""
+        if await self.page.locator("#create-details").get_attribute("open") is None:
+            await self.page.click("#create-details summary")
+        await self.page.fill("#create-name", room)
+        await self.page.fill("#create-topic", topic)
+        await self.page.set_checked("#create-private", private)
+        await self.page.click("#create-form button[type='submit']")
+
+    async def settings(self, form: str, value: str) -> None:
+        """Submit ``value`` in the room settings form ``form`` (topic, invite, unban, role)."""
+        if await self.page.locator("#room-settings").is_hidden():
+            await self.page.click("#room-settings-toggle")
+        field = self.page.locator(f"#{form}-form input").first
+        await field.fill(value)
+        await field.press("Enter")
+
+    def member_tools(self, user: str) -> Any:
+        """The moderation tools of ``user`` in the member list (once opened)."""
+        return self.member(user).locator(".member-tools")
+
+    async def open_member_tools(self, user: str) -> Any:
+        await self.member(user).locator(".member-tools-toggle").click()
+        return self.member_tools(user)
+
     async def join(self, room: str) -> None:
         await self.page.fill("#join-room", room)
         await self.page.press("#join-room", "Enter")

@@ -8,10 +8,11 @@ import { fillViewport, wireTimeline } from "./history.js";
 import { dismissAnnouncement } from "./messages.js";
 import { closeConversation, openConversation, startPrivate, wireNavigation } from "./navigation.js";
 import { dropFromOutbox, enqueue } from "./outbox.js";
+import { dismissInvitation, openInvitation, remove, setRole, wireRooms } from "./rooms.js";
 import "./presence.js";
 import "./reads.js";
 import { startSession, wireSignIn } from "./session.js";
-import { store } from "./store.js";
+import { activeConversation, store } from "./store.js";
 import "./sync.js";
 import "./typing.js";
 import { provideActions } from "./view/index.js";
@@ -27,6 +28,10 @@ provideActions({
   edit: (m) => startEdit(m),
   remove: (m) => deleteMessage(m),
   react: (m, emoji) => toggleReaction(m, emoji),
+  kickOrBan: (user, how, report) => remove(activeConversation(), user, how, report),
+  setRole: (user, role, report) => setRole(activeConversation(), user, role, report),
+  openInvitation: (room) => openInvitation(room),
+  dismissInvitation: (room) => dismissInvitation(room),
 });
 
 function boot() {
@@ -34,6 +39,7 @@ function boot() {
   wireComposer();
   wireTimeline();
   wireNavigation();
+  wireRooms();
   startSession();
 }
 

@@ -6,6 +6,7 @@ import { $ } from "./dom.js";
 import { cancelEdit } from "./edits.js";
 import { dropConversation } from "./outbox.js";
 import { seen } from "./reads.js";
+import { refusalText } from "./refusals.js";
 import { DM, NEWS, ROOM, compareIds, conversationKey } from "./state.js";
 import { saveProfile } from "./storage.js";
 import { activeConversation, ensureConversation, sidebarOrder, store } from "./store.js";
@@ -102,7 +103,7 @@ async function joinByName(raw) {
   try {
     await joinNewRoom(name);
   } catch (err) {
-    error.textContent = err.detail;
+    error.textContent = refusalText(err, "join", name);
     return false;
   }
   openConversation(key);

@@ -88,6 +88,8 @@ export class Conversation {
     this.synced = false; // joined (room) or history fetched (dm) on the current connection
     this.notice = null; // a banner shown above this conversation's messages
     this.scrollFromBottom = 0;
+    this.info = null; // rooms: the server's `info` (owner, topic, moderators, ...), once known
+    this.out = null; // rooms: why we are not in it (kicked, banned, not invited), or null
   }
 
   get lastId() {
@@ -224,4 +226,73 @@ export const MAX_TEXT = 2000;
 /** Length the way the server counts it: Unicode code points, after trimming. */
 export function textLength(text) {
   return [...text.trim()].length;
+}
+
+// -- rooms that belong to someone --------------------------------------------------
+
+/** The roles a user may hold in a room, strongest first (as the server ranks them). */
+export const ROLES = ["admin", "owner", "moderator", "member"];
+
+/** A room `info` as the server sends it, or null when the payload is not one. */
+export function roomInfoOf(info) {
+  if (info === null || typeof info !== "object" || typeof info.name !== "string") return null;
+  const names = (list) => (Array.isArray(list) ? list.filter((u) => typeof u === "string") : []);
+  return {
+    name: info.name,
+    private: info.private === true,
+    topic: typeof info.topic === "string" ? info.topic : "",
+    owner: typeof info.owner === "string" ? info.owner : null,
+    moderators: names(info.moderators),
+    members: Array.isArray(info.members) ? names(info.members) : null,
+    created: Number.isFinite(info.created_ts),
+  };
+}
+
+/**
+ * `user`'s role in a room with `info` ("admin", "owner", "moderator" or
+ * "member"). The page only uses it to choose what to offer: the server
+ * decides every action itself.
+ */
+export function roleIn(info, user, admin = false) {
+  if (admin) return "admin";
+  if (info && info.owner === user) return "owner";
+  if (info && info.moderators.includes(user)) return "moderator";
+  return "member";
+}
+
+/** Ban lengths the member list offers, in seconds ("" = until unbanned). */
+export const BAN_LENGTHS = [
+  ["", "until lifted"],
+  ["600", "10 minutes"],
+  ["3600", "1 hour"],
+  ["86400", "1 day"],
+  ["604800", "1 week"],
+];
+
+/** May `role` change the topic, kick, ban and unban? */
+export function moderates(role) {
+  return role === "admin" || role === "owner" || role === "moderator";
+}
+
+/** May `role` aim a kick or ban at someone holding `target` (never the owner; moderators not at moderators)? */
+export function mayRemove(role, target) {
+  if (!moderates(role) || target === "owner" || target === "admin") return false;
+  return role !== "moderator" || target === "member";
+}
+
+/**
+ * Does this token claim `admin: true`? Read from the token's payload without
+ * checking its signature: only the server's answers count, this only decides
+ * which controls the page shows.
+ */
+export function adminClaim(auth) {
+  const token = auth && typeof auth.token === "string" ? auth.token : "";
+  const payload = token.split(".")[1];
+  if (!payload) return false;
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "="));
+    return JSON.parse(json).admin === true;
+  } catch {
+    return false;
+  }
 }

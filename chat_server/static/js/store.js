@@ -1,7 +1,7 @@
 // The page's one mutable store, and the lookups on it that every controller shares.
 // window.chat.store exposes it in the console; the browser tests read it to explain failures.
 
-import { Conversation, DM, NEWS, ROOM, byName, conversationKey } from "./state.js";
+import { Conversation, DM, NEWS, ROOM, adminClaim, byName, conversationKey, roleIn } from "./state.js";
 
 export const store = {
   me: null,
@@ -21,6 +21,7 @@ export const store = {
   partnerLast: new Map(), // peer -> id of the newest message `conversations` reported
   editing: null, // {convKey, id} of our message the composer is editing
   serverMarkers: false, // the server answered read markers and unread counts
+  invitations: new Map(), // room -> who invited us, until the room is opened or dismissed
 };
 
 export function ensureConversation(kind, name) {
@@ -61,4 +62,9 @@ export function markRead(conv) {
   conv.unread = 0;
   conv.mentions = 0;
   conv.firstUnreadId = null;
+}
+
+/** Our role in room `conv` (see `roleIn`); "member" until its `info` is known. */
+export function myRole(conv) {
+  return roleIn(conv?.info ?? null, store.me, adminClaim(store.auth));
 }

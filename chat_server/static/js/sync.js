@@ -8,6 +8,8 @@ import { applyUpdates } from "./edits.js";
 import { countUnread } from "./messages.js";
 import { flushOutbox } from "./outbox.js";
 import { applyMarker, maybeSeen } from "./reads.js";
+import { refusalText } from "./refusals.js";
+import { loadInfo } from "./room-info.js";
 import { onServerEvent } from "./server-events.js";
 import { Conversation, DM, PAGE_SIZE, ROOM, compareIds, conversationKey, isMessage, peerOf } from "./state.js";
 import { saveProfile } from "./storage.js";
@@ -37,7 +39,8 @@ export async function resync({ reconnect }) {
   store.connection = reconnect ? "syncing" : "online";
   store.lastCatchUp = null;
   view.renderConnection();
-  const rooms = [...store.conversations.values()].filter((c) => c.kind === ROOM);
+  // a room we were removed from (or refused) waits for the person to rejoin it
+  const rooms = [...store.conversations.values()].filter((c) => c.kind === ROOM && !c.out);
   const privates = [...store.conversations.values()].filter((c) => c.kind === DM
     && (c.ids.length > 0 || c.key === store.activeKey));
   const counts = await Promise.all([
@@ -74,6 +77,9 @@ export async function joinRoom(conv, generation, { reconnect = false } = {}) {
       if (store.activeKey === conv.key) store.activeKey = sidebarOrder()[0]?.key ?? null;
       saveProfile();
       view.toast(`Could not join #${conv.name}: ${err.detail}`, "error");
+    } else if (err.code === "banned" || err.code === "forbidden") {
+      conv.out = refusalText(err, "join", conv.name);
+      conv.members.clear();
     } else {
       conv.notice = `Could not join this room: ${err.detail}`;
     }
@@ -106,6 +112,9 @@ export async function joinNewRoom(name) {
 
 function applyJoin(conv, answer, since, { reconnect }) {
   conv.synced = true;
+  conv.out = null;
+  store.invitations.delete(conv.name);
+  loadInfo(conv);
   if (store.connection === "online") flushOutbox();
   conv.members = new Set((answer.members ?? []).filter((u) => typeof u === "string"));
   const history = Array.isArray(answer.history) ? answer.history : [];

@@ -8,7 +8,8 @@ const MAX_COMPOSER_LINES_PX = 180;
 
 export function renderComposer() {
   const conv = activeConversation();
-  const writable = Boolean(conv) && conv.kind !== NEWS;
+  // a room we were removed from takes no messages until we are back in it
+  const writable = Boolean(conv) && conv.kind !== NEWS && !conv.out;
   $("composer").hidden = !writable;
   if (!writable) return;
   const editing = store.editing !== null && store.editing.convKey === conv.key;

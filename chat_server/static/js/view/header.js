@@ -4,6 +4,7 @@
 import { $, append, avatar, clear, el } from "../dom.js";
 import { DM, NEWS, ROOM } from "../state.js";
 import { activeConversation } from "../store.js";
+import { renderRoomHeader } from "./room.js";
 
 export function hashIcon() {
   return el("span", { className: "conv-icon", attrs: { "aria-hidden": "true" } }, "#");
@@ -26,7 +27,8 @@ export function renderHeader() {
   } else if (conv.kind === ROOM) {
     append(title, [hashIcon(), conv.name]);
     const n = conv.members.size;
-    subtitle.textContent = conv.synced ? `${n} ${n === 1 ? "member" : "members"} here` : "joining…";
+    subtitle.textContent = conv.out ? "You are not in this room"
+      : conv.synced ? `${n} ${n === 1 ? "member" : "members"} here` : "joining…";
   } else if (conv.kind === DM) {
     append(title, [avatar(conv.name, "small"), conv.name]);
     subtitle.textContent = "Private conversation";
@@ -47,4 +49,5 @@ export function renderHeader() {
   const notice = $("conv-notice");
   notice.hidden = !conv || !conv.notice;
   $("conv-notice-text").textContent = conv && conv.notice ? conv.notice : "";
+  renderRoomHeader();
 }

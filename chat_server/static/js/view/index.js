@@ -15,6 +15,7 @@ export { provideActions } from "./actions.js";
 export { autosizeComposer, renderComposer, renderTyping, setCount, setEditError } from "./composer.js";
 export { renderHeader } from "./header.js";
 export { renderMembers, toggleMembers } from "./members.js";
+export { renderRoomSettings, setSettingsMessage, toggleRoomSettings } from "./room.js";
 export { renderSidebar, setDrawer } from "./sidebar.js";
 export { setSignInBusy, setSignInError, showSignIn } from "./signin.js";
 export { renderAnnouncementBanner, renderConnection, toast } from "./status.js";

@@ -4,6 +4,7 @@ import { $, avatar, el } from "../dom.js";
 import { DM, NEWS, ROOM } from "../state.js";
 import { activeConversation, store } from "../store.js";
 import { actions } from "./actions.js";
+import { memberBadge, memberTools } from "./room.js";
 import { renderScrim } from "./sidebar.js";
 
 const wideMembers = window.matchMedia("(min-width: 1100px)");
@@ -34,7 +35,8 @@ export function renderMembers() {
     $("members-heading").textContent = `In #${conv.name}`;
     const typing = new Set(conv.typingUsers());
     list.replaceChildren(...conv.sortedMembers().map((name) => memberItem(name, me, conv, typing.has(name))));
-    note.textContent = conv.members.size > 1 ? "Pick a name to talk in private." : "Nobody else is here yet.";
+    note.textContent = conv.out ? "You are not in this room."
+      : conv.members.size > 1 ? "Pick a name to talk in private." : "Nobody else is here yet.";
   } else {
     $("members-heading").textContent = "Private conversation";
     list.replaceChildren(memberItem(conv.name, me, conv), memberItem(me, me, conv));
@@ -50,18 +52,20 @@ export function renderMembers() {
 
 function memberItem(name, me, conv, typing = false) {
   const content = [avatar(name, "small"), el("span", { className: "member-name" }, name)];
+  if (conv.kind === ROOM) content.push(memberBadge(conv, name));
   if (name === me) content.push(el("span", { className: "tag" }, "you"));
   else if (typing) content.push(el("span", { className: "tag typing-tag" }, "typing"));
   if (name === me || conv.kind === DM) {
     return el("li", { dataset: { user: name } }, el("span", { className: "member" }, ...content));
   }
-  return el("li", { dataset: { user: name } }, el("button", {
+  const tools = memberTools(conv, name, renderMembers);
+  return el("li", { dataset: { user: name }, className: tools.length ? "with-tools" : "" }, el("button", {
     type: "button",
     className: "member",
     title: `Message ${name} in private`,
     attrs: { "aria-label": `${name}: send a private message` },
     onclick: () => actions.startPrivate(name),
-  }, ...content));
+  }, ...content), ...tools);
 }
 
 export function toggleMembers(open = !membersOpen) {

@@ -6,6 +6,7 @@ import { DM, NEWS, ROOM, byName } from "../state.js";
 import { activeConversation, store } from "../store.js";
 import { actions } from "./actions.js";
 import { hashIcon, titleOf } from "./header.js";
+import { renderInvitations } from "./room.js";
 
 function badge(count, label) {
   if (!count) return null;
@@ -25,6 +26,7 @@ export function renderSidebar() {
   $("dm-empty").hidden = dms.length > 0;
   $("announce-list").replaceChildren(...news.map((c) => conversationItem(c, activeKey)));
   $("announce-section").hidden = news.length === 0;
+  renderInvitations();
 
   const total = all.reduce((sum, c) => sum + c.unread, 0);
   const totalBadge = $("total-unread");
