@@ -20,7 +20,8 @@ pytestmark = pytest.mark.browser
 
 SECRET = "browser-rooms-secret-of-at-least-32-bytes"
 
-#: ``await person(name, process=0) -> ChatPage``: a page signed in with a token for ``name``.
+#: ``await person(name, process=0, admin=False) -> ChatPage``: a page signed in with a
+#: token for ``name`` (with the claim ``admin: true`` when ``admin``) on that process.
 Person = Callable[..., Awaitable[ChatPage]]
 
 
@@ -28,9 +29,10 @@ Person = Callable[..., Awaitable[ChatPage]]
 async def person(server_processes: StartProcesses, open_page: OpenPage) -> Person:
     processes = await server_processes(2, env={"CHAT_SECRET": SECRET})
 
-    async def sign_in(name: str, process: int = 0) -> ChatPage:
+    async def sign_in(name: str, process: int = 0, *, admin: bool = False) -> ChatPage:
         page = await open_page(f"{processes[process].url}/", name)
-        await page.sign_in_with_token(make_token(SECRET, name))
+        token = make_token(SECRET, name, admin=True) if admin else make_token(SECRET, name)
+        await page.sign_in_with_token(token)
         return page
 
     return sign_in
@@ -165,4 +167,15 @@ async def test_creating_a_room_that_exists_is_refused_in_words(person: Person) -
     await eve.create_room("team")
     await expect(eve.page.locator("#create-error")).to_have_text(
         "#team exists already: pick another name, or join it."
+    )
+
+
+async def test_an_admin_token_moderates_a_room_nobody_created(person: Person) -> None:
+    root = await person("root", admin=True)
+    carol = await person("carol", 1)
+    await expect(root.page.locator("#conv-role")).to_have_text("admin")
+    tools = await root.open_member_tools("carol")
+    await tools.locator(".kick-button").click()
+    await expect(carol.page.locator("#room-out-text")).to_have_text(
+        "root removed you from #lobby."
     )

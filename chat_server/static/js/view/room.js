@@ -82,6 +82,7 @@ export function renderRoomSettings() {
   $("invite-form").hidden = !(mod || !info.private);
   $("role-form").hidden = !(role === "owner" || role === "admin");
   $("unban-form").hidden = !mod;
+  $("settings-role").textContent = `Your role here: ${role}.`;
   $("settings-owner").textContent = info.owner ? `Owner: ${info.owner}` : "Nobody owns this room.";
   $("settings-moderators").textContent = info.moderators.length
     ? `Moderators: ${info.moderators.join(", ")}` : "No moderators yet.";
