@@ -7,6 +7,7 @@ import { cancelEdit } from "./edits.js";
 import { dropConversation } from "./outbox.js";
 import { seen } from "./reads.js";
 import { refusalText } from "./refusals.js";
+import { infoOnOpen } from "./room-info.js";
 import { DM, NEWS, ROOM, compareIds, conversationKey } from "./state.js";
 import { saveProfile } from "./storage.js";
 import { activeConversation, ensureConversation, sidebarOrder, store } from "./store.js";
@@ -27,6 +28,7 @@ export function openConversation(key) {
     conv.dividerId = conv.firstUnreadId;
   }
   seen(conv);
+  if (conv.kind === ROOM) infoOnOpen(conv);
   view.setDrawer(false);
   view.renderAll();
   if (conv.kind === DM && !conv.synced && store.socket?.connected) refillPrivate(conv, store.syncGeneration);

@@ -1,6 +1,8 @@
 // What the page knows of a room that belongs to someone: its `info` (owner,
-// topic, moderators, privacy), asked for after every join and kept current
-// by `room_updated`.
+// topic, moderators, privacy), asked for after a join and kept current by
+// `room_updated`. Only the open room is asked at once: a reconnect re-joins
+// every room, and asking each one's info then as well would double that burst
+// of events (and meet the rate limit sooner); the others are asked when opened.
 
 import { request } from "./connection.js";
 import { onServerEvent } from "./server-events.js";
@@ -13,10 +15,22 @@ export function applyInfo(conv, info) {
   const parsed = roomInfoOf(info);
   if (!parsed || parsed.name !== conv.name) return;
   conv.info = parsed;
+  conv.infoStale = false;
   if (conv.key !== store.activeKey) return;
   view.renderHeader();
   view.renderMembers();
   view.renderRoomSettings();
+}
+
+/** `conv` was (re-)joined: its info may have changed meanwhile (`room_updated` missed). */
+export function infoAfterJoin(conv) {
+  conv.infoStale = true;
+  if (conv.key === store.activeKey) loadInfo(conv);
+}
+
+/** `conv` is being opened: ask for its info if a join left it stale. */
+export function infoOnOpen(conv) {
+  if (conv.infoStale && conv.synced) loadInfo(conv);
 }
 
 /**

@@ -89,6 +89,7 @@ export class Conversation {
     this.notice = null; // a banner shown above this conversation's messages
     this.scrollFromBottom = 0;
     this.info = null; // rooms: the server's `info` (owner, topic, moderators, ...), once known
+    this.infoStale = false; // rooms: joined since `info` was last asked for
     this.out = null; // rooms: why we are not in it (kicked, banned, not invited), or null
   }
 

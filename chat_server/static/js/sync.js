@@ -9,7 +9,7 @@ import { countUnread } from "./messages.js";
 import { flushOutbox } from "./outbox.js";
 import { applyMarker, maybeSeen } from "./reads.js";
 import { refusalText } from "./refusals.js";
-import { loadInfo } from "./room-info.js";
+import { infoAfterJoin } from "./room-info.js";
 import { onServerEvent } from "./server-events.js";
 import { Conversation, DM, PAGE_SIZE, ROOM, compareIds, conversationKey, isMessage, peerOf } from "./state.js";
 import { saveProfile } from "./storage.js";
@@ -114,7 +114,7 @@ function applyJoin(conv, answer, since, { reconnect }) {
   conv.synced = true;
   conv.out = null;
   store.invitations.delete(conv.name);
-  loadInfo(conv);
+  infoAfterJoin(conv);
   if (store.connection === "online") flushOutbox();
   conv.members = new Set((answer.members ?? []).filter((u) => typeof u === "string"));
   const history = Array.isArray(answer.history) ? answer.history : [];
