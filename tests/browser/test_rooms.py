@@ -179,3 +179,20 @@ async def test_an_admin_token_moderates_a_room_nobody_created(person: Person) ->
     await expect(carol.page.locator("#room-out-text")).to_have_text(
         "root removed you from #lobby."
     )
+
+
+async def test_a_banned_users_reload_shows_the_ban_instead_of_the_room(person: Person) -> None:
+    olga = await person("olga")
+    await olga.create_room("open")
+    carol = await person("carol", 1)
+    await carol.join("open")
+    tools = await olga.open_member_tools("carol")
+    await tools.locator(".ban-button").click()
+    await expect(carol.page.locator("#room-out")).to_be_visible()
+    await carol.page.reload()
+    await carol.wait_online()
+    await carol.open("room", "open")
+    await expect(carol.page.locator("#room-out-text")).to_have_text(
+        re.compile(r"^You are banned from #open\.")
+    )
+    await expect(olga.member("carol")).to_have_count(0)
