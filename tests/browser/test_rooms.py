@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,16 @@ async def private_team(person: Person) -> tuple[ChatPage, ChatPage]:
     await expect(bob.conversation("room", "team")).to_have_attribute("aria-current", "page")
     await expect(olga.member("bob")).to_be_visible()
     return olga, bob
+
+
+async def carol_in_olgas_room(person: Person) -> tuple[ChatPage, ChatPage, Any]:
+    """olga (process 0) owns public ``open``, carol (process 1) is in it; olga's tools for her."""
+    olga = await person("olga")
+    await olga.create_room("open")
+    carol = await person("carol", 1)
+    await carol.join("open")
+    await expect(olga.member("carol")).to_be_visible()
+    return olga, carol, await olga.open_member_tools("carol")
 
 
 async def test_creating_a_private_room_shows_its_topic_privacy_and_the_owner_badge(
@@ -115,12 +126,7 @@ async def test_a_member_without_a_role_is_offered_no_moderation(person: Person) 
 async def test_a_banned_user_sees_the_notice_and_a_rejoin_refused_in_words(
     person: Person,
 ) -> None:
-    olga = await person("olga")
-    await olga.create_room("open")
-    carol = await person("carol", 1)
-    await carol.join("open")
-    await expect(olga.member("carol")).to_be_visible()
-    tools = await olga.open_member_tools("carol")
+    olga, carol, tools = await carol_in_olgas_room(person)
     await tools.locator(".member-reason").fill("spam")
     await tools.locator(".member-ban-length").select_option("3600")
     await olga.screenshot("member-tools")
@@ -135,11 +141,7 @@ async def test_a_banned_user_sees_the_notice_and_a_rejoin_refused_in_words(
 
 
 async def test_a_kicked_user_can_join_again(person: Person) -> None:
-    olga = await person("olga")
-    await olga.create_room("open")
-    carol = await person("carol", 1)
-    await carol.join("open")
-    tools = await olga.open_member_tools("carol")
+    olga, carol, tools = await carol_in_olgas_room(person)
     await tools.locator(".kick-button").click()
     await expect(carol.page.locator("#room-out-text")).to_have_text("olga removed you from #open.")
     await carol.page.click("#rejoin-button")
@@ -182,11 +184,7 @@ async def test_an_admin_token_moderates_a_room_nobody_created(person: Person) ->
 
 
 async def test_a_banned_users_reload_shows_the_ban_instead_of_the_room(person: Person) -> None:
-    olga = await person("olga")
-    await olga.create_room("open")
-    carol = await person("carol", 1)
-    await carol.join("open")
-    tools = await olga.open_member_tools("carol")
+    olga, carol, tools = await carol_in_olgas_room(person)
     await tools.locator(".ban-button").click()
     await expect(carol.page.locator("#room-out")).to_be_visible()
     await carol.page.reload()
