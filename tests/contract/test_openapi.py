@@ -119,6 +119,30 @@ def test_the_server_answers_a_bot_token_as_its_document_says(
     case.call_and_validate(base_url=live_server.url, headers=BOT)
 
 
+def sent_with_defaults(schema: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` plus every default the document names for ``schema``, as generated clients send."""
+    properties = json.loads(openapi.document())["components"]["schemas"][schema]["properties"]
+    defaults = {name: spec["default"] for name, spec in properties.items() if "default" in spec}
+    return {**defaults, **body}
+
+
+@pytest.mark.parametrize(
+    ("schema", "body"),
+    [("EmitToRoom", {"room": "dev", "text": "hi"}), ("EmitToUser", {"to": "alice", "text": "hi"})],
+    ids=["room", "user"],
+)
+def test_a_bot_that_sends_every_default_the_document_names_is_not_refused(
+    live_server: ServerProcess, schema: str, body: dict[str, Any]
+) -> None:
+    request = urllib.request.Request(
+        f"{live_server.url}/api/emit",
+        data=json.dumps(sent_with_defaults(schema, body)).encode(),
+        headers={**BOT, "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 200
+
+
 def test_the_document_is_plain_json_the_server_built_once() -> None:
     app = create_app(chat_settings())
     other = create_app(chat_settings())
