@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +13,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from chat_server.app import create_app
 from chat_server.core.auth import issue_token
@@ -117,6 +124,98 @@ def test_the_server_answers_a_bot_token_as_its_document_says(
     case: Any, live_server: ServerProcess
 ) -> None:
     case.call_and_validate(base_url=live_server.url, headers=BOT)
+
+
+# -- answers a generated run rarely or never reaches, each held to the document --------------
+
+#: What "as the document says" means for one answer (a 503 the document names included).
+CONFORMANCE = [
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def answer(url: str, method: str, path: str, **case: Any) -> Any:
+    """Send one request built from the document's operation; the answer, checked against it.
+
+    The answer is schemathesis's: ``headers`` maps lower-case names to lists of values.
+    """
+    made = live[path][method].Case(**case)
+    response = made.call(base_url=url)
+    made.validate_response(response, checks=CONFORMANCE)
+    return response
+
+
+def started(env: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess(env={"LOG_LEVEL": "WARNING", **env}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def limited_server() -> Iterator[ServerProcess]:
+    """One REST request per second for the key."""
+    yield from started({"CHAT_API_KEY": API_KEY, "CHAT_API_RATE_PER_SECOND": "1"})
+
+
+@pytest.fixture(scope="module")
+def closed_server() -> Iterator[ServerProcess]:
+    """Neither CHAT_API_KEY nor CHAT_SECRET: the REST API is off."""
+    yield from started({})
+
+
+EMIT = {"room": "dev", "text": "hi"}
+
+
+def test_a_rate_limited_answer_is_as_the_document_says(limited_server: ServerProcess) -> None:
+    answer(limited_server.url, "POST", "/api/emit", headers=KEY, body=EMIT)
+    response = answer(limited_server.url, "POST", "/api/emit", headers=KEY, body=EMIT)
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"][0]) >= 1
+
+
+def test_a_closed_api_answers_503_as_the_document_says(closed_server: ServerProcess) -> None:
+    response = answer(closed_server.url, "POST", "/api/emit", headers=KEY, body=EMIT)
+    assert (response.status_code, response.json()["error"]["code"]) == (503, "api_disabled")
+
+
+def test_a_body_over_64_kib_answers_413_as_the_document_says(
+    live_server: ServerProcess,
+) -> None:
+    body = {"room": "dev", "text": "x" * 70_000}
+    response = answer(live_server.url, "POST", "/api/emit", headers=KEY, body=body)
+    assert response.status_code == 413
+
+
+def test_a_replay_and_a_conflict_answer_as_the_document_says(
+    live_server: ServerProcess,
+) -> None:
+    headers = {**KEY, "Idempotency-Key": f"replay-{time.monotonic_ns()}"}
+    first = answer(live_server.url, "POST", "/api/emit", headers=headers, body=EMIT)
+    again = answer(live_server.url, "POST", "/api/emit", headers=headers, body=EMIT)
+    assert again.headers["idempotent-replayed"] == ["true"]
+    assert again.json() == first.json()
+    other = {**EMIT, "text": "another"}
+    conflict = answer(live_server.url, "POST", "/api/emit", headers=headers, body=other)
+    assert (conflict.status_code, conflict.json()["error"]["code"]) == (409, "conflict")
+
+
+def test_room_rules_refusals_answer_as_the_document_says(live_server: ServerProcess) -> None:
+    room = f"owned-{time.monotonic_ns()}"
+    body = {"room": room, "owner": "alice", "private": True}
+    created = answer(live_server.url, "POST", "/api/rooms", headers=KEY, body=body)
+    assert created.status_code == 201
+    again = answer(live_server.url, "POST", "/api/rooms", headers=KEY, body=body)
+    assert again.status_code == 409
+    owner = {"room": room, "user": "alice"}
+    kick = "/api/rooms/{room}/members/{user}"
+    refused = answer(live_server.url, "DELETE", kick, headers=KEY, path_parameters=owner)
+    assert refused.status_code == 403
+    outside = answer(
+        live_server.url, "GET", "/api/rooms/{room}", headers=BOT, path_parameters={"room": room}
+    )
+    assert outside.status_code == 403
 
 
 def sent_with_defaults(schema: str, body: dict[str, Any]) -> dict[str, Any]:
