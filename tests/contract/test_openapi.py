@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import time
 import urllib.request
@@ -24,6 +26,8 @@ from chat_server.app import create_app
 from chat_server.core.auth import issue_token
 from chat_server.edges import openapi
 from chat_server.edges.keys import OPENAPI
+from tests.support.chat import expect_ok, join, unique
+from tests.support.fixtures import Connect
 from tests.support.process import ServerProcess
 from tests.support.settings import API_KEY, chat_settings
 
@@ -96,8 +100,24 @@ def live_server() -> Iterator[ServerProcess]:
 KEY = {"Authorization": f"Bearer {API_KEY}"}
 BOT = {"Authorization": f"Bearer {issue_token(SECRET, 'helper', 3600, bot=True, rooms=['dev'])}"}
 
-#: The document as this checkout builds it; the live server must serve the same bytes.
-live = schemathesis.openapi.from_dict(json.loads(openapi.document()))
+
+def with_answers_closed(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with ``additionalProperties: false`` on every answer schema.
+
+    Answers are open in the served document (the server may add fields, and
+    clients must accept them); the checks read them closed, so a field the
+    server sends and the document does not name fails here instead.
+    """
+    closed = copy.deepcopy(document)
+    for schema in closed["components"]["schemas"].values():
+        if schema.get("additionalProperties") is True:
+            schema["additionalProperties"] = False
+    return closed
+
+
+#: The document as this checkout builds it (the live server must serve the same
+#: bytes), its answers closed.
+live = schemathesis.openapi.from_dict(with_answers_closed(json.loads(openapi.document())))
 bounded = settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
@@ -216,6 +236,29 @@ def test_room_rules_refusals_answer_as_the_document_says(live_server: ServerProc
         live_server.url, "GET", "/api/rooms/{room}", headers=BOT, path_parameters={"room": room}
     )
     assert outside.status_code == 403
+
+
+async def test_a_history_of_changed_messages_answers_as_the_document_says(
+    chat_url: str, connect: Connect
+) -> None:
+    room = unique("changes")
+    alice = await connect(chat_url, "alice")
+    await join(alice, room)
+    sent = {"room": room, "text": "first", "client_id": "c1"}
+    first = expect_ok(await alice.call("message", sent))["id"]
+    expect_ok(await alice.call("edit", {"room": room, "id": first, "text": "edited"}))
+    react = {"room": room, "id": first, "emoji": "👍", "add": True}
+    expect_ok(await alice.call("react", react))
+    second = expect_ok(await alice.call("message", {"room": room, "text": "gone"}))["id"]
+    expect_ok(await alice.call("delete", {"room": room, "id": second}))
+    response = await asyncio.to_thread(
+        answer, chat_url, "GET", "/api/rooms/{room}", headers=KEY, path_parameters={"room": room}
+    )
+    history = response.json()["history"]
+    assert [(m["id"], m.get("edited_ts") is not None, m.get("deleted")) for m in history] == [
+        (first, True, None),
+        (second, False, True),
+    ]
 
 
 def sent_with_defaults(schema: str, body: dict[str, Any]) -> dict[str, Any]:
