@@ -27,6 +27,7 @@ __all__ = ["OPENAPI_PATH", "add_routes", "document", "ecma_pattern"]
 
 OPENAPI_PATH = "/api/openapi.json"
 TITLE = "chat-server REST API"
+#: The contract's version (shared/CONTRACT.md "Version 2 additions"), not the package's.
 VERSION = "2"
 
 #: Who may call what: the API key (an admin), or also a bot token.
@@ -159,48 +160,50 @@ def _refusals(*names: str) -> dict[str, str]:
 GUARDED = ("Unauthorized", "Forbidden", "RateLimited", "Unavailable")
 
 
-class _Path(Schema):
-    """Path values of the room and user endpoints, validated as the bodies they join."""
-
-    room = schemas.room_field(required=True)
-    user = schemas.username_field(required=True)
-
-
-def _path(*names: str) -> list[dict[str, Any]]:
-    return [{"in": "path", "schema": _Path(only=names)}]
-
-
-#: Request bodies that are a schema less its path values, registered under these names
-#: (apispec then refers to them wherever a schema with the same exclusions appears).
-BODIES: dict[str, Schema] = {
-    "AddMember": schemas.RoomUserSchema(exclude=("room",)),
-    "Kick": schemas.KickSchema(exclude=("room", "user")),
-    "Ban": schemas.BanSchema(exclude=("room",)),
-    "Unban": schemas.RoomUserSchema(exclude=("room", "user")),
-    "RemoveUser": schemas.RemoveUserSchema(exclude=("user",)),
+#: The room and user operations of the API key, by the name of their body: the
+#: schema their view validates path and body with (merged), and which of its
+#: fields the path gives.
+ADMINISTERED: dict[str, tuple[type[Schema], tuple[str, ...]]] = {
+    "AddMember": (schemas.RoomUserSchema, ("room",)),
+    "Kick": (schemas.KickSchema, ("room", "user")),
+    "Ban": (schemas.BanSchema, ("room",)),
+    "Unban": (schemas.RoomUserSchema, ("room", "user")),
+    "RemoveUser": (schemas.RemoveUserSchema, ("user",)),
 }
 
 
-def _administer(
-    operation_id: str,
-    summary: str,
-    body: str,
-    *path: str,
-    answer: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An operation of the API key alone on a room or a user, its body ``BODIES[body]``.
+def _path(schema: type[Schema], *names: str) -> list[dict[str, Any]]:
+    """Path parameters ``names``, as ``schema`` (the view's) checks them."""
+    return [{"in": "path", "schema": schema(only=names)}]
 
-    The body is required where the schema requires a field (a POST naming
-    its ``user``); otherwise it may be left out.
+
+def _body(name: str) -> Schema:
+    """The body of ``ADMINISTERED[name]``: its schema less the path's fields.
+
+    apispec knows a schema by its class and exclusions, so every such
+    instance refers to the component registered under ``name``.
     """
-    schema = BODIES[body]
-    required = any(field.required for field in schema.load_fields.values())
+    schema, path = ADMINISTERED[name]
+    return schema(exclude=path)
+
+
+def _administer(
+    operation_id: str, summary: str, body: str, *, answer: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An operation of the API key alone on a room or a user (``ADMINISTERED[body]``).
+
+    The body is required where the schema requires one of its fields (a POST
+    naming its ``user``); otherwise it may be left out.
+    """
+    schema, path = ADMINISTERED[body]
+    content = _body(body)
+    required = any(field.required for field in content.load_fields.values())
     return {
         "operationId": operation_id,
         "summary": summary,
         "security": KEY_ONLY,
-        "parameters": _path(*path),
-        "requestBody": {"required": required, "content": _json(schema)},
+        "parameters": _path(schema, *path),
+        "requestBody": {"required": required, "content": _json(content)},
         "responses": {
             "200": answer or _answer("Done.", answers.OkAnswer()),
             **_refusals("Invalid", "TooLarge", *GUARDED),
@@ -259,7 +262,7 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "description": "A room nobody used answers empty lists. A bot reads only "
                 "rooms its token covers, and a private room only as its member.",
                 "security": KEY_OR_BOT,
-                "parameters": _path("room"),
+                "parameters": _path(schemas.RoomSchema, "room"),
                 "responses": {
                     "200": _answer("The room.", answers.RoomAnswer()),
                     **_refusals("Invalid", *GUARDED),
@@ -268,7 +271,7 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
         },
         "/api/rooms/{room}/members": {
             "post": _administer(
-                "addMember", "Invite a user (a member, in a private room)", "AddMember", "room"
+                "addMember", "Invite a user (a member, in a private room)", "AddMember"
             )
         },
         "/api/rooms/{room}/members/{user}": {
@@ -276,8 +279,6 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "kick",
                 "Kick a user out of the room on every process (never its owner: `403`)",
                 "Kick",
-                "room",
-                "user",
             )
         },
         "/api/rooms/{room}/bans": {
@@ -285,20 +286,16 @@ def _operations() -> dict[str, dict[str, dict[str, Any]]]:
                 "ban",
                 "Ban a user for `seconds` or until unbanned (never the owner: `403`)",
                 "Ban",
-                "room",
             )
         },
         "/api/rooms/{room}/bans/{user}": {
-            "delete": _administer(
-                "unban", "Lift a user's ban in the room", "Unban", "room", "user"
-            )
+            "delete": _administer("unban", "Lift a user's ban in the room", "Unban")
         },
         "/api/users/{user}/disconnect": {
             "post": _administer(
                 "removeUser",
                 "Close every connection of a user; optionally ban it for a while",
                 "RemoveUser",
-                "user",
                 answer=_answer("Disconnected.", answers.RemovedUserAnswer()),
             )
         },
@@ -405,8 +402,8 @@ def build_spec() -> APISpec:
         spec.components.security_scheme(name, scheme)
     for name, header in HEADERS.items():
         spec.components.header(name, header)
-    for name, body in BODIES.items():
-        spec.components.schema(name, schema=body)
+    for name in ADMINISTERED:
+        spec.components.schema(name, schema=_body(name))
     _emit_variants(spec)
     for name, error in ERRORS.items():
         spec.components.response(name, error)
