@@ -29,6 +29,7 @@ from chat_server.edges.keys import OPENAPI
 from tests.support.chat import expect_ok, join, unique
 from tests.support.fixtures import Connect
 from tests.support.process import ServerProcess
+from tests.support.redis import RedisServer
 from tests.support.settings import API_KEY, chat_settings
 
 SECRET = "openapi-test-secret-" + "o" * 32
@@ -84,15 +85,23 @@ async def test_the_document_describes_every_route_the_app_serves(
 # -- the live server holds to the document (schemathesis) ------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live_server() -> Iterator[ServerProcess]:
-    """A real server process with an API key, bot tokens and the rate limits out of the way."""
+@pytest.fixture(scope="module", params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def live_server(request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """A real server process with an API key, bot tokens and the rate limits out of the way.
+
+    Once in memory, once over the session's Redis (whose stores answer and
+    fail in their own ways).
+    """
     env = {
         "CHAT_API_KEY": API_KEY,
         "CHAT_SECRET": SECRET,
         "CHAT_API_RATE_PER_SECOND": "100000",
         "LOG_LEVEL": "WARNING",
     }
+    if request.param == "redis":
+        redis: RedisServer = request.getfixturevalue("redis_server")
+        redis.flushall()
+        env["REDIS_URL"] = redis.url
     with ServerProcess(env=env) as server:
         yield server
 
