@@ -9,6 +9,7 @@ connection must stay up.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chat_server.edges.rest import MAX_BODY
 from tests.support.clients import ChatClient
 from tests.support.fixtures import Connect, StartServer
 from tests.support.settings import API_KEY
@@ -142,9 +144,13 @@ async def test_any_number_of_arguments_gets_a_contract_answer(
 async def test_any_json_body_of_a_rest_emit_gets_200_or_a_400_error(
     rest: str, http: aiohttp.ClientSession, body: Any
 ) -> None:
-    async with http.post(f"{rest}/api/emit", json=body, headers=AUTH) as resp:
+    data = json.dumps(body).encode()
+    # Hypothesis now and then makes a body past the limit: that one is 413.
+    expected = (413,) if len(data) > MAX_BODY else (200, 400)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    async with http.post(f"{rest}/api/emit", data=data, headers=headers) as resp:
         answer = await resp.json()
-        assert resp.status in (200, 400), (resp.status, answer)
+        assert resp.status in expected, (resp.status, answer)
     assert_contract_answer(answer)
     assert answer["ok"] is (resp.status == 200)
 
