@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import signal
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -244,6 +246,19 @@ def test_room_rules_refusals_answer_as_the_document_says(live_server: ServerProc
         live_server.url, "GET", "/api/rooms/{room}", headers=BOT, path_parameters={"room": room}
     )
     assert outside.status_code == 403
+
+
+def test_a_draining_server_answers_as_the_document_says() -> None:
+    with ServerProcess(env={"CHAT_API_KEY": API_KEY, "LOG_LEVEL": "WARNING"}) as server:
+        server.send_signal(signal.SIGTERM)
+        # It refuses work for its 3 s grace before it exits: poll until it says so.
+        deadline = time.monotonic() + 2
+        while answer(server.url, "GET", "/healthz").status_code != 503:
+            assert time.monotonic() < deadline, "the server never said it was draining"
+            time.sleep(0.05)
+        emit = answer(server.url, "POST", "/api/emit", headers=KEY, body=EMIT)
+        assert (emit.status_code, emit.json()["error"]["code"]) == (503, "draining")
+        assert answer(server.url, "GET", openapi.OPENAPI_PATH).status_code == 503
 
 
 async def test_a_history_of_changed_messages_answers_as_the_document_says(
