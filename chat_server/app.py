@@ -17,7 +17,7 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
 from chat_server.core.service import ChatService
 from chat_server.core.settings import Settings
-from chat_server.edges import headers, operator, rest
+from chat_server.edges import headers, openapi, operator, rest
 from chat_server.edges.keys import (
     API_LIMITER,
     AUTHENTICATOR,
@@ -105,6 +105,7 @@ def create_app(settings: Settings) -> web.Application:
     sio.attach(app)
     app.add_routes(rest.routes)
     operator.add_routes(app)
+    openapi.add_routes(app)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     lifecycle.install(app)

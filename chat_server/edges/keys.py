@@ -25,6 +25,7 @@ __all__ = [
     "DRAIN",
     "IDEMPOTENCY",
     "METRICS",
+    "OPENAPI",
     "REDIS",
     "REDIS_HEALTH",
     "SERVICE",
@@ -55,3 +56,5 @@ REDIS_HEALTH: web.AppKey[RedisHealth | None] = web.AppKey("redis_health")
 API_LIMITER: web.AppKey[KeyedLimiter[str]] = web.AppKey("api_limiter")
 #: Who a new connection is: guest mode, or the token verifier of token mode.
 AUTHENTICATOR: web.AppKey[Authenticator] = web.AppKey("authenticator")
+#: The REST API's OpenAPI document as JSON, built once when the app is made.
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi")

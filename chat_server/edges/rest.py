@@ -134,6 +134,10 @@ async def read_json(request: web.Request, limit: int = MAX_BODY) -> Any:
         ) from None
 
 
+#: HTTP statuses of the chat rules' refusals (others are 400).
+RULE_STATUSES = {"forbidden": 403, "not_found": 404, "room_exists": 409}
+
+
 @web.middleware
 def json_errors(request: web.Request, handler: Any) -> Awaitable[web.StreamResponse]:
     """Render ``HTTPError``, bad input and unknown ``/api`` routes as JSON errors."""
@@ -154,7 +158,9 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
     except HTTPError as exc:
         return error_response(exc.status, exc.error, exc.headers)
     except ChatError as exc:
-        return error_response(400, exc)
+        # A refusal by the chat's rules (a bot outside a private room, say) is
+        # 403/404/409 wherever it is raised; anything else the caller sent is 400.
+        return error_response(RULE_STATUSES.get(exc.code, 400), exc)
     except RedisError as exc:
         log.warning("%s %s: Redis failed (%s)", request.method, request.path, exc)
         outcome = outcome_of(exc) if request.method == "POST" else None
@@ -163,7 +169,15 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
         code = exc.reason.lower().replace(" ", "_")
-        return error_response(exc.status, ChatError(code, exc.reason))
+        # Keep what the error says beyond its body: a 405's Allow (RFC 9110 requires it).
+        kept = {
+            name: value for name, value in exc.headers.items() if name.lower() not in _BODY_HEADERS
+        }
+        return error_response(exc.status, ChatError(code, exc.reason), kept)
+
+
+#: Headers of aiohttp's own error bodies, which the JSON body replaces.
+_BODY_HEADERS = {"content-type", "content-length"}
 
 
 #: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters.
@@ -308,8 +322,6 @@ async def remove_user(request: web.Request) -> web.Response:
 #: The REST API acts as an admin; its name is no valid username, so it never
 #: collides with a user's, and it is the ``by`` of the events it causes.
 REST_ACTOR = Actor("@api", admin=True)
-#: HTTP statuses of the room rules' refusals (others are 400).
-ROOM_STATUSES = {"forbidden": 403, "not_found": 404, "room_exists": 409}
 
 
 async def room_body(request: web.Request, schema: Schema, **path: str) -> dict[str, Any]:
@@ -321,22 +333,12 @@ async def room_body(request: web.Request, schema: Schema, **path: str) -> dict[s
     return schemas.load(schema, {**body, **path})
 
 
-async def room_call(call: Awaitable[Any]) -> Any:
-    """Await a room rule, turning its refusals into their HTTP statuses."""
-    try:
-        return await call
-    except ChatError as exc:
-        raise HTTPError(ROOM_STATUSES.get(exc.code, 400), exc) from None
-
-
 @routes.post("/api/rooms")
 async def create_room(request: web.Request) -> web.Response:
     """Create a room for ``owner``: 201 with its info, 409 when it exists."""
     data = await room_body(request, schemas.RestCreateRoomSchema())
-    info = await room_call(
-        request.app[SERVICE].create_room(
-            Actor(data["owner"]), data["room"], private=data["private"], topic=data["topic"]
-        )
+    info = await request.app[SERVICE].create_room(
+        Actor(data["owner"]), data["room"], private=data["private"], topic=data["topic"]
     )
     return web.json_response({"ok": True, "room": info}, status=201)
 
@@ -345,7 +347,7 @@ async def create_room(request: web.Request) -> web.Response:
 async def add_member(request: web.Request) -> web.Response:
     """Invite ``user`` (a member, in a private room)."""
     data = await room_body(request, schemas.RoomUserSchema(), room=request.match_info["room"])
-    await room_call(request.app[SERVICE].invite(REST_ACTOR, data["room"], data["user"]))
+    await request.app[SERVICE].invite(REST_ACTOR, data["room"], data["user"])
     return web.json_response({"ok": True})
 
 
@@ -353,9 +355,7 @@ async def add_member(request: web.Request) -> web.Response:
 async def remove_member(request: web.Request) -> web.Response:
     """Kick ``user`` out of the room on every process."""
     data = await room_body(request, schemas.KickSchema(), **request.match_info)
-    await room_call(
-        request.app[SERVICE].kick(REST_ACTOR, data["room"], data["user"], data["reason"])
-    )
+    await request.app[SERVICE].kick(REST_ACTOR, data["room"], data["user"], data["reason"])
     return web.json_response({"ok": True})
 
 
@@ -364,9 +364,7 @@ async def ban(request: web.Request) -> web.Response:
     """Ban ``user`` from the room, for ``seconds`` or until unbanned."""
     data = await room_body(request, schemas.BanSchema(), room=request.match_info["room"])
     service = request.app[SERVICE]
-    await room_call(
-        service.ban(REST_ACTOR, data["room"], data["user"], data["reason"], data.get("seconds"))
-    )
+    await service.ban(REST_ACTOR, data["room"], data["user"], data["reason"], data.get("seconds"))
     return web.json_response({"ok": True})
 
 
@@ -374,5 +372,5 @@ async def ban(request: web.Request) -> web.Response:
 async def unban(request: web.Request) -> web.Response:
     """Lift ``user``'s ban in the room."""
     data = await room_body(request, schemas.RoomUserSchema(), **request.match_info)
-    await room_call(request.app[SERVICE].unban(REST_ACTOR, data["room"], data["user"]))
+    await request.app[SERVICE].unban(REST_ACTOR, data["room"], data["user"])
     return web.json_response({"ok": True})

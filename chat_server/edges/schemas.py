@@ -42,6 +42,8 @@ MAX_EMOJI = 32
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 NOT_AN_OBJECT = {"_schema": ["Not an object."]}
+#: The largest integer every JSON reader holds exactly (a double's 53 bits).
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class Text(fields.String):
@@ -67,7 +69,14 @@ class Text(fields.String):
 
 
 class StrictInteger(fields.Integer):
-    """An integer that refuses booleans, floats and numeric strings."""
+    """An integer that refuses booleans, fractions and numeric strings.
+
+    ``5.0`` is taken as ``5``: JSON has one number type, JSON Schema (and so
+    the OpenAPI document) calls it an integer, and a Python client's
+    ``json.dumps`` writes a float that happens to be whole that way. Only
+    within +-(2**53 - 1), where a float is an exact integer (I-JSON, RFC 7493):
+    ``1e308`` stays refused.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -75,10 +84,12 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
+        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+            value = int(value)
         return int(super()._deserialize(value, attr, data, **kwargs))
 
 
-class StrictBoolean(fields.Field[bool]):
+class StrictBoolean(fields.Boolean):
     """A JSON boolean: ``true`` or ``false``, nothing that merely looks like one."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
@@ -87,8 +98,11 @@ class StrictBoolean(fields.Field[bool]):
         return value
 
 
-class StrictTrue(fields.Field[bool]):
-    """A flag that must be the JSON literal ``true``."""
+class StrictTrue(fields.Boolean):
+    """A flag that must be the JSON literal ``true`` (``enum: [true]`` in the OpenAPI document)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(metadata={"enum": [True]}, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
         if value is not True:
@@ -253,6 +267,10 @@ class RemoveUserSchema(Schema):
     )
 
 
+#: The targets of ``POST /api/emit``, of which a body names exactly one.
+EMIT_TARGETS = ("room", "to", "broadcast")
+
+
 class EmitSchema(Schema):
     """``POST /api/emit``: one target among ``room``, ``to``, ``broadcast``."""
 
@@ -265,7 +283,7 @@ class EmitSchema(Schema):
     @validates_schema
     def one_target(self, data: Mapping[str, Any], **kwargs: Any) -> None:
         """Exactly one of ``room``, ``to`` and ``broadcast``."""
-        targets = [name for name in ("room", "to", "broadcast") if name in data]
+        targets = [name for name in EMIT_TARGETS if name in data]
         if len(targets) != 1:
             raise ValidationError("Give exactly one target: room, to or broadcast: true.")
 

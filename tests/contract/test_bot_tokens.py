@@ -212,6 +212,45 @@ async def test_a_refused_bot_emit_reaches_nobody(
     await alice.no_event("message", within=0.3)
 
 
+# -- private rooms: a bot posts into and reads one only as its member ---------------------------
+
+BOT_IN_A_ROOM = [
+    # (method, path, body)
+    ("POST", "/api/emit", {"room": "secret", "text": "hi"}),
+    ("GET", "/api/rooms/secret", None),
+]
+
+
+async def private_room(http: aiohttp.ClientSession, url: str, members: list[str]) -> None:
+    """Room ``secret``, private, owned by alice, with ``members`` invited."""
+    body = {"room": "secret", "owner": "alice", "private": True}
+    async with http.post(f"{url}/api/rooms", json=body, headers=AUTH) as response:
+        assert response.status == 201, await response.text()
+    for member in members:
+        async with http.post(
+            f"{url}/api/rooms/secret/members", json={"user": member}, headers=AUTH
+        ) as response:
+            assert response.status == 200, await response.text()
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BOT_IN_A_ROOM, ids=["emit", "read"])
+async def test_a_bot_outside_a_private_room_is_403_forbidden(
+    url: str, http: aiohttp.ClientSession, method: str, path: str, body: Any
+) -> None:
+    await private_room(http, url, [])
+    async with http.request(method, f"{url}{path}", json=body, headers=HELPER) as response:
+        assert_error(response.status, await response.json(), 403, "forbidden")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BOT_IN_A_ROOM, ids=["emit", "read"])
+async def test_a_bot_invited_into_a_private_room_may_post_and_read(
+    url: str, http: aiohttp.ClientSession, method: str, path: str, body: Any
+) -> None:
+    await private_room(http, url, ["helper"])
+    async with http.request(method, f"{url}{path}", json=body, headers=HELPER) as response:
+        assert response.status == 200, await response.text()
+
+
 # -- bot: true ----------------------------------------------------------------------------------
 
 

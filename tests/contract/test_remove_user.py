@@ -63,6 +63,19 @@ async def test_a_banned_user_is_refused_with_connect_error_banned(
     assert "banned" in info.value.message
 
 
+async def test_a_whole_number_written_as_a_float_is_taken_as_an_integer(
+    chat_url: str, connect: Connect, http: aiohttp.ClientSession, api_headers: dict[str, str]
+) -> None:
+    # JSON has one number type: 60.0 is the integer 60 (as JSON Schema and the OpenAPI say).
+    alice = unique("alice")
+    client = await connect(chat_url, alice)
+    status, _ = await remove(http, chat_url, alice, {"ban_seconds": 60.0}, api_headers)
+    assert status == 200
+    notice = await client.next("removed", timeout=1)
+    assert notice["ban_seconds"] == 60
+    assert type(notice["ban_seconds"]) is int
+
+
 async def test_without_ban_seconds_the_user_may_connect_again_at_once(
     chat_url: str, connect: Connect, http: aiohttp.ClientSession, api_headers: dict[str, str]
 ) -> None:
@@ -93,6 +106,7 @@ INVALID = [
     pytest.param({"ban_seconds": "60"}, "ban_seconds", id="string"),
     pytest.param({"ban_seconds": True}, "ban_seconds", id="boolean"),
     pytest.param({"ban_seconds": 1.5}, "ban_seconds", id="fraction"),
+    pytest.param({"ban_seconds": float("inf")}, "ban_seconds", id="infinity"),
     pytest.param({"other": 1}, "other", id="unknown-field"),
     pytest.param([1], "_schema", id="not-an-object"),
 ]

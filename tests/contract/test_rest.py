@@ -541,3 +541,19 @@ async def test_rest_messages_arrive_like_socket_messages(
     by_hand, by_api = await alice.next("message"), await alice.next("message")
     assert set(by_hand) == set(by_api)
     assert len(by_hand["id"]) == len(by_api["id"])
+
+
+async def test_a_method_a_route_does_not_take_is_405_in_json_with_allow(
+    chat_url: str, http: aiohttp.ClientSession
+) -> None:
+    async with http.put(f"{chat_url}/api/emit", headers=AUTH) as response:
+        assert_error(response.status, await response.json(), 405, "method_not_allowed")
+        # RFC 9110: a 405 names the methods the resource does take.
+        assert response.headers["Allow"] == "POST"
+
+
+async def test_an_unknown_api_path_is_404_in_json(
+    chat_url: str, http: aiohttp.ClientSession
+) -> None:
+    async with http.get(f"{chat_url}/api/nothing-here", headers=AUTH) as response:
+        assert_error(response.status, await response.json(), 404, "not_found")
