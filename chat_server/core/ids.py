@@ -13,7 +13,7 @@ __all__ = ["ID_PATTERN", "format_id", "parse_id"]
 
 MS_DIGITS = 15
 SEQ_DIGITS = 16
-ID_PATTERN = re.compile(rf"(\d{{{MS_DIGITS}}})-(\d{{{SEQ_DIGITS}}})\Z")
+ID_PATTERN = re.compile(rf"([0-9]{{{MS_DIGITS}}})-([0-9]{{{SEQ_DIGITS}}})\Z")
 
 
 def format_id(ms: int, seq: int) -> str:

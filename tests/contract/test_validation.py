@@ -333,3 +333,11 @@ async def test_text_with_a_lone_surrogate_answers_invalid_naming_text_in_every_s
     client = await connect(await start_server(backend_settings()), "alice")
     await join(client, "lobby")
     expect_error(await client.call(event, payload), "invalid", "text")
+
+
+async def test_an_id_written_in_digits_other_than_ascii_answers_invalid(
+    alice: ChatClient,
+) -> None:
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in "001796296559237")
+    since = f"{arabic_indic}-{'0' * 16}"
+    expect_error(await alice.call("join", {"room": "lobby", "since": since}), "invalid", "since")
