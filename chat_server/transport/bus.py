@@ -404,7 +404,7 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         await super().disconnect(sid, namespace, **kwargs)
         self._drop_empty(groups)
 
-    async def close_room(self, room: Any, namespace: str) -> None:
+    async def close_room(self, room: Any, namespace: str | None = None) -> None:
         """Empty ``room`` here and everywhere; its channel goes."""
         await super().close_room(room, namespace)
         self._drop_empty([room])

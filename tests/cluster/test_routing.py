@@ -20,6 +20,7 @@ from tests.support.health import cpu_seconds, metric, wait_for
 from tests.support.process import ServerProcess
 from tests.support.redis import (
     RedisServer,
+    kill_subscriptions,
     require_redis_binary,
     subscribers,
     wait_unsubscribed,
@@ -229,6 +230,18 @@ async def test_a_join_during_a_stream_of_messages_misses_none(
     while len([i for i in live if i > newest]) < len(expected):
         live.append((await joiner.next("message"))["id"])
     assert [i for i in live if i > newest] == expected
+
+
+async def test_a_lost_subscription_comes_back_with_every_room_and_user_channel(
+    procs: tuple[ServerProcess, ...], redis: RedisServer, client: aioredis.Redis, connect: Connect
+) -> None:
+    room, alice = unique("room"), unique("alice")
+    member = await connect(procs[0].url, alice)
+    await join(member, room)
+    assert await kill_subscriptions(redis.url) == len(procs)
+    await member.next("resync", timeout=10)
+    for group in (room_channel(room), user_channel(alice)):
+        assert await subscribers(client, channel_of(redis, group)) == 1
 
 
 async def test_an_idle_process_spends_far_less_cpu_than_a_busy_one_on_a_busy_room(
