@@ -130,12 +130,30 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     # -- publishing ---------------------------------------------------------------
 
     async def _publish(self, data: dict[str, Any]) -> None:
+        if self._only_local_sids(data):
+            # python-socketio publishes an emit to a connection in case it is
+            # another process's; a sid of ours was served by the local emit,
+            # and no other process holds it (the ``welcome`` of every connect).
+            return
         self._seq += 1
         payload = self.json.dumps({**data, "sender": self.host_id, "seq": self._seq})
         # Only emits are addressed to groups; python-socketio's other methods
         # and our control messages concern every process.
         to = data.get("room") if data.get("method") == "emit" else None
         self._enqueue(payload, tuple(self.names.for_targets(to)))
+
+    def _only_local_sids(self, data: dict[str, Any]) -> bool:
+        if data.get("method") != "emit" or data.get("callback") is not None:
+            return False
+        room = data.get("room")
+        targets = [room] if isinstance(room, str) else room
+        # python-socketio keeps a namespace's connections as its group None.
+        sids = self.rooms.get(data.get("namespace") or "/", {}).get(None, {})
+        return (
+            isinstance(targets, list)
+            and bool(targets)
+            and all(isinstance(t, str) and t in sids for t in targets)
+        )
 
     def _enqueue(self, payload: str, channels: tuple[str, ...]) -> None:
         size = len(payload)

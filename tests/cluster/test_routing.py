@@ -168,20 +168,31 @@ async def test_a_users_channel_is_subscribed_while_the_user_is_connected(
 # -- what a process hears -----------------------------------------------------------------
 
 
-async def test_a_room_message_reaches_its_members_on_two_processes_and_not_the_third(
+async def test_a_rooms_traffic_reaches_its_members_on_two_processes_and_not_the_third(
     procs: tuple[ServerProcess, ...], connect: Connect, http: aiohttp.ClientSession
 ) -> None:
     room = unique("room")
-    on_a, on_b = await connect(procs[0].url, unique("u")), await connect(procs[1].url, "v")
-    elsewhere = await connect(procs[2].url, unique("w"))
-    await join(on_a, room)
-    await join(on_b, room)
-    await join(elsewhere, unique("quiet"))
+    await connect(procs[2].url, unique("bystander"))
     before = await received(http, procs[2])
+    on_a, on_b = await connect(procs[0].url, unique("u")), await connect(procs[1].url, "v")
+    await join(on_a, room)  # presence of the joins goes on the room's channel too
+    await join(on_b, room)
+    await on_b.emit("typing", {"room": room})
+    await on_a.next("typing")
     ids = await send_many(on_a, room, 100)
     assert await drain(on_a, 100) == ids
     assert await drain(on_b, 100) == ids
     assert await received(http, procs[2]) == before
+
+
+async def test_a_connection_opening_on_one_process_costs_the_others_nothing(
+    procs: tuple[ServerProcess, ...], connect: Connect, http: aiohttp.ClientSession
+) -> None:
+    before = await received(http, procs[1])
+    client = await connect(procs[0].url, unique("newcomer"))
+    await client.next("welcome")  # emitted to the connection alone: not published
+    await asyncio.sleep(0.3)
+    assert await received(http, procs[1]) == before
 
 
 async def test_a_private_message_reaches_both_users_and_no_other_process(
