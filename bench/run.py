@@ -547,7 +547,13 @@ def main(argv: list[str] | None = None) -> int:
 def _main_scaleout(args: argparse.Namespace) -> int:
     counts = [int(p) for p in args.scaleout.split(",") if p]
     report = asyncio.run(
-        scaleout.run(counts, quick=args.quick, duration=args.duration, warmup=args.warmup)
+        scaleout.run(
+            counts,
+            kinds=args.only.split(","),
+            quick=args.quick,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
     )
     out = args.out or BENCH_DIR / "results" / time.strftime("scaleout-%Y%m%d-%H%M%S.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from bench.servers import (
     ServerSet,
     cpu_seconds,
     new_logdir,
+    node_available,
     redis_flush,
     settle,
     start_redis,
@@ -101,11 +102,13 @@ async def scale_out(
     warmup: float = 2.0,
     text_size: int = 64,
     tag: str = "so",
+    metrics: bool = True,
 ) -> dict[str, Any]:
     """Run the scenario on ``ports`` (one per process); figures per delivery.
 
     ``rate`` is messages per second over all rooms; ``members`` counts each
-    room's sender.
+    room's sender. With ``metrics``, the servers' ``/metrics`` say how many
+    processes heard each message (ours only).
     """
     where = placement(rooms, members, len(ports))
     names = [f"{tag}r{r}" for r in range(rooms)]
@@ -129,13 +132,13 @@ async def scale_out(
         everyone = [c for room in clients for c in room]
         await asyncio.sleep(warmup)
         pids = server_pids()
-        h0, m0 = await heard(ports), sum(state["sent"])
+        h0, m0 = await heard(ports) if metrics else [], sum(state["sent"])
         d0 = sum(c.deliveries for c in everyone)
         s0, r0, t0 = cpu_seconds(pids), cpu_seconds(redis_pids), time.monotonic()
         await asyncio.sleep(duration)
         d1 = sum(c.deliveries for c in everyone)
         s1, r1, t1 = cpu_seconds(pids), cpu_seconds(redis_pids), time.monotonic()
-        h1, m1 = await heard(ports), sum(state["sent"])
+        h1, m1 = await heard(ports) if metrics else [], sum(state["sent"])
         state["running"] = False
         await asyncio.gather(*senders)
         lost = await _lost(clients, state["sent"])
@@ -154,7 +157,7 @@ async def scale_out(
             "redis_cpu_s_per_100k": (r1 - r0) / deliveries * 100_000 if deliveries else None,
             # Bus messages the processes received per message sent: how many
             # processes paid to hear each one.
-            "heard_per_message": (sum(h1) - sum(h0)) / (m1 - m0) if m1 > m0 else None,
+            "heard_per_message": (sum(h1) - sum(h0)) / (m1 - m0) if metrics and m1 > m0 else None,
             "ack_errors": state["errors"],
             "lost": lost,
             "reordered": sum(c.reordered for c in everyone),
@@ -185,14 +188,25 @@ async def _lost(clients: list[list[Client]], sent: list[int], timeout: float = 2
     return missing()
 
 
-#: The routings compared: ours as it is, and the single-channel design.
-ROUTINGS = ("rooms", "single")
+#: The rows of one process count: server kind, routing, and its environment.
+#: Ours as it is, ours with the single-channel design, and Node's socket.io
+#: with its sharded Redis adapter (a channel per room, SPUBLISH/SSUBSCRIBE).
+ROWS = (
+    ("ours", "rooms", {"CHAT_BUS_ROUTING": "rooms"}),
+    ("ours", "single", {"CHAT_BUS_ROUTING": "single"}),
+    ("node", "sharded", {"REDIS_ADAPTER": "sharded"}),
+)
 
 
 async def run(
-    processes: Sequence[int], *, quick: bool, duration: float | None, warmup: float | None
+    processes: Sequence[int],
+    *,
+    kinds: Sequence[str] = ("ours", "node"),
+    quick: bool,
+    duration: float | None,
+    warmup: float | None,
 ) -> dict[str, Any]:
-    """Every process count with each routing, over one private Redis; the raw report."""
+    """Every process count with each row of ``kinds``, over one private Redis; the report."""
     logdir = new_logdir()
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -208,15 +222,18 @@ async def run(
         "warmup": warmup if warmup is not None else (0.5 if quick else 2.0),
     }
     report["config"] = figures
+    rows = [row for row in ROWS if row[0] in kinds]
+    if "node" in kinds and (reason := node_available()) is not None:
+        report["notes"] = [f"Node skipped: {reason}"]
+        print(f"note: Node skipped: {reason}", flush=True)
+        rows = [row for row in rows if row[0] != "node"]
     redis, redis_url = start_redis(logdir)
     try:
         for nproc in processes:
-            for routing in ROUTINGS:
+            for kind, routing, env in rows:
                 redis_flush(redis_url)
-                servers = ServerSet(
-                    "ours", nproc, redis_url, logdir, extra_env={"CHAT_BUS_ROUTING": routing}
-                )
-                print(f"ours, {nproc} processes, routing {routing}:", flush=True)
+                servers = ServerSet(kind, nproc, redis_url, logdir, extra_env=env)
+                print(f"{kind}, {nproc} processes, routing {routing}:", flush=True)
                 servers.start()
                 try:
                     row = await scale_out(
@@ -224,11 +241,12 @@ async def run(
                         servers.pids,
                         [redis.popen.pid],
                         tag=f"{routing[:2]}{nproc}",
+                        metrics=kind == "ours",
                         **figures,  # type: ignore[arg-type]
                     )
                 finally:
                     servers.stop()
-                row["routing"] = routing
+                row["server"], row["routing"] = kind, routing
                 print(f"    {_line(row)}", flush=True)
                 report["rows"].append(row)
     finally:
@@ -242,7 +260,7 @@ def _line(row: dict[str, Any]) -> str:
         f"{row['deliveries_per_s']:.0f} deliveries/s, "
         f"servers {row['server_cpu_s_per_100k'] or 0:.1f} CPU s/100k, "
         f"Redis {row['redis_cpu_s_per_100k'] or 0:.1f} CPU s/100k, "
-        f"heard by {row['heard_per_message'] or 0:.2f} processes per message, "
+        f"heard by {_fmt(row['heard_per_message'])} processes per message, "
         f"lost {row['lost']}, reordered {row['reordered']}, ack errors {row['ack_errors']}"
     )
 
@@ -250,14 +268,19 @@ def _line(row: dict[str, Any]) -> str:
 def table(report: dict[str, Any]) -> str:
     """The report as one table: a row per process count and routing."""
     lines = [
-        "| processes | routing | deliveries/s | servers CPU s / 100k deliveries "
+        "| processes | server | routing | deliveries/s | servers CPU s / 100k deliveries "
         "| Redis CPU s / 100k deliveries | processes hearing each message | lost | reordered |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in report["rows"]:
         lines.append(
-            f"| {row['processes']} | {row['routing']} | {row['deliveries_per_s']:.0f} "
+            f"| {row['processes']} | {row['server']} | {row['routing']} "
+            f"| {row['deliveries_per_s']:.0f} "
             f"| {row['server_cpu_s_per_100k'] or 0:.1f} | {row['redis_cpu_s_per_100k'] or 0:.1f} "
-            f"| {row['heard_per_message'] or 0:.2f} | {row['lost']} | {row['reordered']} |"
+            f"| {_fmt(row['heard_per_message'])} | {row['lost']} | {row['reordered']} |"
         )
     return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
