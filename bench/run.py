@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen
+from bench import loadgen, scaleout
 from bench.servers import (
     API_KEY,
     BENCH_DIR,
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="also run ours from this checkout (say, a git worktree of an earlier commit), "
         "as rows labelled 'ours@before', to compare two versions in one run",
+    )
+    p.add_argument(
+        "--scaleout",
+        metavar="PROCS",
+        help="run only the scale-out scenario (bench/scaleout.py) with these process "
+        "counts, comma-separated (say 2,4), per-room routing against one channel",
     )
     p.add_argument(
         "--ablate",
@@ -513,6 +519,8 @@ def table(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.scaleout:
+        return _main_scaleout(args)
     try:
         import uvloop
     except ImportError:
@@ -532,5 +540,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     for note in report["notes"]:
         print(f"note: {note}")
+    print(f"raw results: {out}")
+    return 0
+
+
+def _main_scaleout(args: argparse.Namespace) -> int:
+    counts = [int(p) for p in args.scaleout.split(",") if p]
+    report = asyncio.run(
+        scaleout.run(
+            counts,
+            kinds=args.only.split(","),
+            quick=args.quick,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
+    )
+    out = args.out or BENCH_DIR / "results" / time.strftime("scaleout-%Y%m%d-%H%M%S.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print()
+    print(scaleout.table(report))
+    print()
+    print(
+        "CPU per 100k deliveries: user + system of every server process (or of the "
+        "private redis-server), over the measured seconds, for the same paced load."
+    )
     print(f"raw results: {out}")
     return 0

@@ -137,6 +137,7 @@ def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:
             settings.redis_url,
             channel=pubsub_channel(settings.redis_url),
             metrics=metrics,
+            per_room=settings.bus_routing == "rooms",
             json=json,
         )
     cors: str | OriginPolicy | None = None

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from chat_server.core import tokens
 from chat_server.core.addresses import Network, parse_networks
-from chat_server.core.settings import SPEEDUPS, ConfigError, Settings
+from chat_server.core.settings import BUS_ROUTINGS, SPEEDUPS, ConfigError, Settings
 
 __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
 
@@ -130,6 +130,13 @@ def _speedups_off(name: str, raw: str) -> frozenset[str]:
             f"{name} names unknown speed-ups {unknown}; known: {', '.join(SPEEDUPS)}"
         )
     return names
+
+
+def _bus_routing(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in BUS_ROUTINGS:
+        raise ConfigError(f"{name} must be one of {', '.join(BUS_ROUTINGS)}, got {raw!r}")
+    return value
 
 
 def _networks(name: str, raw: str) -> tuple[Network, ...]:
@@ -289,6 +296,13 @@ OPTIONS: tuple[_Option, ...] = (
         "--speedups-off",
         _speedups_off,
         "comma-separated speed-ups to switch off: uvloop, orjson, fanout (none)",
+    ),
+    _Option(
+        "bus_routing",
+        "CHAT_BUS_ROUTING",
+        "--bus-routing",
+        _bus_routing,
+        "rooms: each process hears only its rooms and users; single: one channel for all (rooms)",
     ),
     _Option(
         "max_connections",

@@ -9,6 +9,9 @@ const { Server } = require("socket.io");
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || "127.0.0.1";
 const redisUrl = process.env.REDIS_URL || "";
+// "sharded": @socket.io/redis-adapter's sharded adapter (SPUBLISH/SSUBSCRIBE,
+// a channel per room, Redis 7); otherwise its classic adapter.
+const adapterKind = process.env.REDIS_ADAPTER || "classic";
 const apiKey = process.env.CHAT_API_KEY || "bench";
 
 let counter = 0;
@@ -83,14 +86,15 @@ io.on("connection", (socket) => {
 async function main() {
   if (redisUrl) {
     const { createClient } = require("redis");
-    const { createAdapter } = require("@socket.io/redis-adapter");
+    const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
     const pub = createClient({ url: redisUrl });
     const sub = pub.duplicate();
     await Promise.all([pub.connect(), sub.connect()]);
-    io.adapter(createAdapter(pub, sub));
+    io.adapter(adapterKind === "sharded" ? createShardedAdapter(pub, sub) : createAdapter(pub, sub));
   }
   httpServer.listen(port, host, () => {
-    console.log(`node baseline listening on ${host}:${port} redis=${redisUrl ? "yes" : "no"}`);
+    const redis = redisUrl ? `yes (${adapterKind} adapter)` : "no";
+    console.log(`node baseline listening on ${host}:${port} redis=${redis}`);
   });
 }
 

@@ -119,6 +119,16 @@ class Metrics:
             "Messages delivered from history after a lost subscription came back.",
             registry=r,
         )
+        self.bus_messages_received = Counter(
+            "chat_bus_messages_received",
+            "Messages this process's pub/sub subscription brought (what it paid to hear).",
+            registry=r,
+        )
+        self.bus_channels = Gauge(
+            "chat_bus_channels",
+            "Pub/sub channels this process is subscribed to (control, rooms and users).",
+            registry=r,
+        )
         self.redis_pool_wait = Histogram(
             "chat_redis_pool_wait_seconds",
             "Time a Redis call waited for a free connection of the pool.",

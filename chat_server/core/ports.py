@@ -65,13 +65,15 @@ class Changed:
 class Publication:
     """How a store announces a message in the same atomic step that stores it.
 
-    The store publishes ``head + message + tail`` on ``channel``, where
-    ``message`` is the stored message's JSON with its ``id`` and ``ts``. As the
-    id is taken and the message published in one step, every subscriber hears
-    one conversation's messages in id order (issue 16; docs/delivery.md).
+    The store publishes ``head + message + tail`` on each of ``channels``
+    (a room's, or both users' of a private message), where ``message`` is the
+    stored message's JSON with its ``id`` and ``ts``. As the id is taken and
+    the message published in one step, every subscriber hears one
+    conversation's messages in id order (issue 16; docs/delivery.md). Channel
+    names hold no space.
     """
 
-    channel: str
+    channels: tuple[str, ...]
     head: str
     tail: str
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 
-__all__ = ["SPEEDUPS", "ConfigError", "Settings"]
+__all__ = ["BUS_ROUTINGS", "SPEEDUPS", "ConfigError", "Settings"]
 
 #: Speed-ups that are on unless ``Settings.speedups_off`` names them: uvloop's
 #: event loop, orjson's JSON, and the direct broadcast path (transport/fanout.py).
 SPEEDUPS = ("uvloop", "orjson", "fanout")
+#: The values of ``Settings.bus_routing``.
+BUS_ROUTINGS = ("rooms", "single")
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,10 @@ class Settings:
     #: Speed-ups switched off (names from ``SPEEDUPS``), so that the benchmark
     #: can measure what each buys; each falls back to the same behaviour, slower.
     speedups_off: frozenset[str] = field(default_factory=frozenset)
+    #: How the bus between processes is routed: ``rooms`` (a channel per room
+    #: and per user, each process listening only to its own) or ``single``
+    #: (one channel every process hears in full; kept for comparison).
+    bus_routing: str = "rooms"
     #: Engine.IO connections this process holds; past it, handshakes get 503.
     max_connections: int = 10000
     #: Handshakes per second per client address (burst of the same size);

@@ -284,10 +284,10 @@ class RedisHistory:
 
 
 def _frame(publication: Publication | None) -> tuple[str, str, str]:
-    """A publication as script arguments: channel, head, tail ('' for none)."""
+    """A publication as script arguments: channels (space-separated), head, tail ('' for none)."""
     if publication is None:
         return ("", "", "")
-    return (publication.channel, publication.head, publication.tail)
+    return (" ".join(publication.channels), publication.head, publication.tail)
 
 
 def _decode(flat: list[Any]) -> list[Record]:

@@ -63,15 +63,16 @@ end
 """
 
 # KEYS: stream, trimmed, seq, states, revs[, once]
-# ARGV: cap, record JSON, channel, head, tail, once seconds
+# ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds
 #
 # Takes the id from the conversation's clock and a counter shared by all
 # conversations, remembers the newest id the cap trims away (so ``after`` can
 # tell whether anything was lost) and drops the trimmed messages' states,
-# appends, and (given a channel) publishes the message framed by head and
-# tail. With an idempotency key (``once``): if it holds an id, that id comes
-# back with 1 and nothing is written; otherwise the new id is kept under it,
-# so racing retries store exactly once at no extra round trip.
+# appends, and (given channels) publishes the message framed by head and
+# tail on each, in the order given. With an idempotency key (``once``): if it
+# holds an id, that id comes back with 1 and nothing is written; otherwise the
+# new id is kept under it, so racing retries store exactly once at no extra
+# round trip.
 APPEND = (
     _PRELUDE
     + """
@@ -102,7 +103,8 @@ if ARGV[3] ~= '' then
   local body = string.sub(ARGV[2], 2, -2)
   local message = '{"id":"' .. w .. '",' .. body .. ',"ts":' .. string.format('%d', ms)
     .. ',"rev":"' .. w .. '"}'
-  redis.call('PUBLISH', ARGV[3], ARGV[4] .. message .. ARGV[5])
+  local framed = ARGV[4] .. message .. ARGV[5]
+  for channel in string.gmatch(ARGV[3], '%S+') do redis.call('PUBLISH', channel, framed) end
 end
 if once then redis.call('SET', once, id, 'EX', ARGV[6]) end
 return {id, 0}
@@ -139,7 +141,7 @@ return {out, redis.call('GET', KEYS[2]), updates}
 
 # KEYS: stream, states, revs, seq
 # ARGV: stream id, wire id, op, actor, moderates ('1'), text, emoji, add ('1'),
-#       channel, head, tail, max distinct reactions
+#       channels (space-separated), head, tail, max distinct reactions
 # Returns {'ok', state JSON}, {'same', state JSON} (nothing to do), or
 # {'not_found' | 'forbidden' | 'too_many'}: core/changes.py's rules.
 CHANGE = (
@@ -202,7 +204,10 @@ redis.call('ZADD', KEYS[3], 0, rev .. ' ' .. id)
 msg.rev = rev
 local json = cjson.encode(msg)
 redis.call('HSET', KEYS[2], id, json)
-if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[9], ARGV[10] .. json .. ARGV[11]) end
+if ARGV[9] ~= '' then
+  local framed = ARGV[10] .. json .. ARGV[11]
+  for channel in string.gmatch(ARGV[9], '%S+') do redis.call('PUBLISH', channel, framed) end
+end
 return {'ok', json}
 """
 )

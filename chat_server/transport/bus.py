@@ -15,7 +15,13 @@ keeps its message format and local delivery, and changes the plumbing:
   2 s) whenever it fails or stops answering; before anything the new one
   brings is delivered, ``gap_filler`` delivers from history what the local
   connections missed meanwhile, and ``on_resubscribed`` then tells the
-  clients that live delivery had a gap (for typing and presence).
+  clients that live delivery had a gap (for typing and presence);
+- messages go on per-room and per-user channels (``routing.py``), and the
+  process listens only to those of the rooms and users it holds connections
+  of, plus the control channel: a process with no member of a room pays
+  nothing for its traffic. Entering a room waits until its channel is
+  active, so a ``join`` is never answered before the room's messages can
+  reach the connection.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from chat_server.core.ports import Publication
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
+from chat_server.transport.routing import Channels, Subscriptions
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
 
@@ -62,7 +69,9 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     """python-socketio's Redis manager with an outbox, keep-alives and resubscription.
 
     :param url: the Redis URL.
-    :param channel: the pub/sub channel every process of one chat shares.
+    :param channel: the control channel every process of one chat listens to
+        (broadcasts and control messages; everything, with ``per_room`` off).
+    :param per_room: route rooms and users on channels of their own (True).
     :param metrics: publish failures, drops, pending messages and resubscribes.
     :param outbox_bytes: bytes of messages kept for Redis while it is away
         (8 MiB); past it the oldest are dropped and counted.
@@ -84,6 +93,7 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         *,
         channel: str,
         metrics: Metrics,
+        per_room: bool = True,
         outbox_bytes: int = 8 * 1024 * 1024,
         keepalive: float = 5.0,
         keepalive_timeout: float = 3.0,
@@ -103,7 +113,9 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         self.gap_filler: GapFiller | None = None
         self.gap_fill_timeout = 10.0
         self.subscribed = False
-        self._outbox: collections.deque[tuple[str, int]] = collections.deque()
+        self.names = Channels(channel, per_room=per_room)
+        self.subscriptions = Subscriptions(self.names, metrics, on_fresh=self._fresh)
+        self._outbox: collections.deque[tuple[str, int, tuple[str, ...]]] = collections.deque()
         self._pending_bytes = 0
         self._wakeup: asyncio.Event | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -118,18 +130,39 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     # -- publishing ---------------------------------------------------------------
 
     async def _publish(self, data: dict[str, Any]) -> None:
+        if self._only_local_sids(data):
+            # python-socketio publishes an emit to a connection in case it is
+            # another process's; a sid of ours was served by the local emit,
+            # and no other process holds it (the ``welcome`` of every connect).
+            return
         self._seq += 1
         payload = self.json.dumps({**data, "sender": self.host_id, "seq": self._seq})
-        self._enqueue(payload)
+        # Only emits are addressed to groups; python-socketio's other methods
+        # and our control messages concern every process.
+        to = data.get("room") if data.get("method") == "emit" else None
+        self._enqueue(payload, tuple(self.names.for_targets(to)))
 
-    def _enqueue(self, payload: str) -> None:
+    def _only_local_sids(self, data: dict[str, Any]) -> bool:
+        if data.get("method") != "emit" or data.get("callback") is not None:
+            return False
+        room = data.get("room")
+        targets = [room] if isinstance(room, str) else room
+        # python-socketio keeps a namespace's connections as its group None.
+        sids = self.rooms.get(data.get("namespace") or "/", {}).get(None, {})
+        return (
+            isinstance(targets, list)
+            and bool(targets)
+            and all(isinstance(t, str) and t in sids for t in targets)
+        )
+
+    def _enqueue(self, payload: str, channels: tuple[str, ...]) -> None:
         size = len(payload)
         while self._outbox and self._pending_bytes + size > self.outbox_bytes:
-            _, dropped = self._outbox.popleft()
+            _, dropped, _ = self._outbox.popleft()
             self._pending_bytes -= dropped
             self.metrics.redis_publish_dropped.inc()
             log.warning("Redis outbox full: dropped the oldest message for other processes")
-        self._outbox.append((payload, size))
+        self._outbox.append((payload, size, channels))
         self._pending_bytes += size
         self.metrics.redis_publish_pending.set(len(self._outbox))
         if self._publisher is None or self._publisher.done():
@@ -162,19 +195,22 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
-            self._pending_bytes -= sum(size for _, size in batch)
+            self._pending_bytes -= sum(size for _, size, _ in batch)
             self.metrics.redis_publish_pending.set(len(self._outbox))
             if failing:
                 log.info("publishing to Redis again")
                 failing = False
             backoff = FIRST_BACKOFF
 
-    async def _send(self, batch: list[tuple[str, int]]) -> None:
+    async def _send(self, batch: list[tuple[str, int, tuple[str, ...]]]) -> None:
         if self._pub_client is None:
             self._pub_client = self._client()
         async with self._pub_client.pipeline(transaction=False) as pipe:
-            for payload, _ in batch:
-                pipe.publish(self.channel, payload)
+            # An emit to several groups goes on each one's channel; a process
+            # listening to two of them drops the second copy by its sequence.
+            for payload, _, channels in batch:
+                for channel in channels:
+                    pipe.publish(channel, payload)
             await pipe.execute()
 
     async def _reset_pub_client(self) -> None:
@@ -199,8 +235,11 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         """How the history store publishes ``event`` for ``to`` as it stores it.
 
         The message python-socketio would publish, with the stored message in
-        its ``data`` and no ``host_id``: every process, the sender's own
-        included, delivers it when it hears it, in the order Redis sent it.
+        its ``data`` and no ``host_id``: every process listening to a
+        channel of ``to``, the sender's own included, delivers it when it
+        hears it, in the order Redis sent it. A private message goes on both
+        users' channels; a process holding both hears it twice, and the gap
+        filler drops the second copy (same conversation, same id).
         """
         envelope = {
             "method": "emit",
@@ -213,19 +252,21 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
             "callback": None,
         }
         head, _, tail = self.json.dumps(envelope).partition(self.json.dumps(_SLOT))
-        return Publication(self.channel, head, tail)
+        return Publication(tuple(self.names.for_targets(to)), head, tail)
 
     # -- listening ----------------------------------------------------------------
 
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:
         backoff, lost = FIRST_BACKOFF, False
+        previous: set[str] = set()
         while True:
             # No retries: redis-py would reconnect and resubscribe behind our
             # back, and the gap it leaves would go unannounced.
             client = self._client(health_check_interval=0, retry=Retry(NoBackoff(), 0))
-            pubsub: Any = client.pubsub(ignore_subscribe_messages=True)
+            pubsub: Any = client.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
+                # Every channel with a local member, the control channel too.
+                await self.subscriptions.attach(pubsub, previous)
                 self.subscribed = True
                 if lost:
                     log.info("subscribed to Redis again")
@@ -253,6 +294,7 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                 backoff = min(backoff * 2, MAX_BACKOFF)
             finally:
                 self.subscribed = False
+                previous = self.subscriptions.detach() or previous
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                 with contextlib.suppress(Exception):
@@ -292,11 +334,10 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
     async def _messages(self, pubsub: Any) -> AsyncIterator[dict[str, Any]]:
         """Messages of one subscription; raises once it fails or stops answering pings."""
         loop = asyncio.get_running_loop()
-        channel = self.channel.encode()
         heard = loop.time()
         pinged_at: float | None = None
         while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            message = await pubsub.get_message(timeout=1.0)
             now = loop.time()
             if message is None:
                 if pinged_at is not None:
@@ -307,10 +348,14 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
                     pinged_at = now
                 continue
             heard, pinged_at = now, None
-            if message.get("type") == "message" and message.get("channel") == channel:
+            kind, channel = message.get("type"), message.get("channel")
+            if kind == "message":
+                self.metrics.bus_messages_received.inc()
                 data = self._decode(message.get("data"))
                 if data is not None:
                     yield data
+            elif kind in ("subscribe", "unsubscribe") and isinstance(channel, bytes):
+                self.subscriptions.confirmed(kind, channel.decode())
 
     def _decode(self, raw: Any) -> dict[str, Any] | None:
         try:
@@ -350,6 +395,52 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
             message.get("skip_sid"),
         )
 
+    # -- local members decide the channels ---------------------------------------------
+
+    async def enter_room(
+        self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
+    ) -> None:
+        """Add ``sid`` to ``room``; return once ``room``'s channel is active.
+
+        A ``join`` is answered after this, and its history read after it: a
+        message stored later reaches the connection live.
+        """
+        await super().enter_room(sid, namespace, room, eio_sid=eio_sid)
+        channel = self.names.of(room)
+        if channel is not None and self._has_members(room):
+            self.subscriptions.want(channel)
+            await self.subscriptions.ready(channel)
+
+    async def leave_room(self, sid: str, namespace: str, room: Any) -> None:
+        """Take ``sid`` out of ``room``; the last local member out unsubscribes."""
+        await super().leave_room(sid, namespace, room)
+        self._drop_empty([room])
+
+    async def disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
+        """Forget ``sid``; the channels of the groups it was the last local member of go."""
+        groups = self.get_rooms(sid, namespace)
+        await super().disconnect(sid, namespace, **kwargs)
+        self._drop_empty(groups)
+
+    async def close_room(self, room: Any, namespace: str | None = None) -> None:
+        """Empty ``room`` here and everywhere; its channel goes."""
+        await super().close_room(room, namespace)
+        self._drop_empty([room])
+
+    def _has_members(self, group: Any) -> bool:
+        return any(group in groups for groups in self.rooms.values())
+
+    def _drop_empty(self, groups: list[Any]) -> None:
+        for group in groups:
+            channel = self.names.of(group)
+            if channel is not None and not self._has_members(group):
+                self.subscriptions.drop(channel)
+
+    def _fresh(self, channel: str) -> None:
+        group = self.names.group(channel)
+        if group is not None and self.gap_filler is not None:
+            self.gap_filler.forget(group)
+
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> None:
@@ -367,6 +458,7 @@ class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.subscriptions.aclose()
         await self._reset_pub_client()
 
 

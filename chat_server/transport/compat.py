@@ -158,6 +158,22 @@ NAMES: tuple[Private, ...] = (
             }
         ),
     ),
+    *(
+        Private(
+            f"socketio.async_pubsub_manager:AsyncPubSubManager.{name}",
+            "override",
+            "transport/bus.py",
+            "no hook sees a room gain its first or lose its last local member "
+            "(per-room routing subscribes and unsubscribes there)",
+            signature,
+        )
+        for name, signature in (
+            ("enter_room", "(self, sid, namespace, room, eio_sid=None)"),
+            ("leave_room", "(self, sid, namespace, room)"),
+            ("disconnect", "(self, sid, namespace, **kwargs)"),
+            ("close_room", "(self, room, namespace=None)"),
+        )
+    ),
     Private(
         "socketio.async_manager:AsyncManager.emit",
         "replace",

@@ -62,6 +62,18 @@ class GapFiller:
             self.watermark = at
         return True
 
+    def forget(self, group: str) -> None:
+        """Forget what was heard of ``group``'s conversation (a room, or a user's).
+
+        Called when this process starts listening to a group it was not
+        listening to: what it heard of it before is stale, and a fill must
+        not read from there (the connections that joined since got the
+        history in their ``join``). A forgotten room is read after the
+        watermark. A user's private conversations are keyed by both users,
+        so nothing is kept per user to forget.
+        """
+        self._heard.pop(group, None)
+
     async def fill(self, channels: list[str], deliver: Deliver) -> int:
         """Deliver what ``channels`` (this process's groups) missed; the count delivered."""
         if self.watermark is None:

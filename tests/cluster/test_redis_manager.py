@@ -14,6 +14,8 @@ from chat_server.transport.bus import ResilientRedisManager
 from tests.support.redis import RedisServer
 
 CHANNEL = "chat:test:socketio"
+#: Where an emit to ``room:a`` is published (per-room routing).
+ROOM_A = "chat:test:{room:a}"
 
 
 @pytest.fixture
@@ -23,10 +25,10 @@ async def manager(fresh_redis: RedisServer) -> AsyncIterator[ResilientRedisManag
     await m.aclose()
 
 
-async def listen(url: str, count: int) -> list[dict[str, object]]:
+async def listen(url: str, count: int, channel: str = ROOM_A) -> list[dict[str, object]]:
     client = aioredis.Redis.from_url(url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(CHANNEL)
+    await pubsub.subscribe(channel)
     got: list[dict[str, object]] = []
     try:
         async with asyncio.timeout(10):

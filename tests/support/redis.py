@@ -15,9 +15,16 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from tests.support.health import wait_for
 from tests.support.ports import free_port
 
-__all__ = ["RedisServer", "redis_binary", "require_redis_binary"]
+__all__ = [
+    "RedisServer",
+    "redis_binary",
+    "require_redis_binary",
+    "subscribers",
+    "wait_unsubscribed",
+]
 
 
 def redis_binary() -> str | None:
@@ -177,3 +184,18 @@ async def kill_subscriptions(url: str) -> int:
     finally:
         await client.aclose()
     return killed
+
+
+async def subscribers(client: aioredis.Redis, channel: str) -> int:
+    """How many connections are subscribed to ``channel`` (``PUBSUB NUMSUB``)."""
+    ((_, count),) = await client.pubsub_numsub(channel)
+    return int(count)
+
+
+async def wait_unsubscribed(client: aioredis.Redis, channel: str, timeout: float = 5) -> None:  # noqa: ASYNC109
+    """Wait until nobody is subscribed to ``channel``; AssertionError after ``timeout``."""
+
+    async def gone() -> bool:
+        return await subscribers(client, channel) == 0
+
+    await wait_for(gone, timeout)

@@ -82,6 +82,19 @@ async def test_a_room_never_heard_is_read_after_the_largest_id_heard_of_any(
     assert await fill(filler, ["room:quiet"]) == [("message", "missed", "room:quiet")]
 
 
+async def test_a_room_forgotten_when_subscribed_anew_is_read_after_the_watermark(
+    filler: GapFiller, history: MemoryHistory
+) -> None:
+    # Heard before its last local member left; messages stored while nobody
+    # here listened reached the new joiner in its join history instead.
+    assert filler.hear("message", await room_message(history, "a", "heard long ago"))
+    await room_message(history, "a", "while nobody here listened")
+    filler.forget("room:a")
+    assert filler.hear("message", await room_message(history, "busy", "heard"))
+    await room_message(history, "a", "missed")
+    assert await fill(filler, ["room:a"]) == [("message", "missed", "room:a")]
+
+
 async def test_before_anything_is_heard_the_subscription_time_is_the_mark(
     filler: GapFiller, history: MemoryHistory
 ) -> None:
