@@ -33,8 +33,9 @@ def hooked(make_settings: MakeSettings, hooks: Receiver, **overrides: Any) -> An
 
 
 @pytest.fixture
-async def url(start_server: StartServer, make_settings: MakeSettings, hooks: Receiver) -> str:
-    return await start_server(hooked(make_settings, hooks))
+async def url(start_server: StartServer, backend_settings: MakeSettings, hooks: Receiver) -> str:
+    """A server whose queue is in memory, then one whose queue is a Redis stream."""
+    return await start_server(hooked(backend_settings, hooks))
 
 
 async def metric(http: aiohttp.ClientSession, url: str, name: str) -> float:
