@@ -134,7 +134,10 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     limit = settings.webhook_concurrency * len(settings.webhook_urls)
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+    # No cookie jar: a receiver's cookies must not ride along on the next event.
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )
     worker = WebhookWorker(
         queue,
         session,

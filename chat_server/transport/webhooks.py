@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_TIMEOUT = 5.0
 #: Deliveries one process holds at most.
 MAX_HELD = 10_000
+_TIMEOUT = aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
 #: Jobs taken from the queue in one go.
 BATCH = 100
 #: Seconds to wait before asking a queue that failed again (doubling to 5 s).
@@ -168,7 +169,7 @@ class WebhookWorker:
                     data=job.body,
                     headers=headers,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT),
+                    timeout=_TIMEOUT,
                 ) as response:
                     ok = 200 <= response.status < 300
                     reason = f"answered {response.status}"
