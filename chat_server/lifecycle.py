@@ -148,10 +148,18 @@ async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
         metrics=app[METRICS],
         concurrency=settings.webhook_concurrency,
         keep_every=settings.webhook_claim_idle / 3,
+        # Redis: read the stream in batches (one XREADGROUP per 5 ms at most
+        # when busy); memory: nothing to save.
+        linger=0.005 if settings.redis_url is not None else 0.0,
     )
     task = asyncio.create_task(worker.run())
     yield
-    await _cancel(task)
+    worker.stop()
+    done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+    if not done:
+        log.warning("the webhook worker did not stop within %.0f s", CLOSE_TIMEOUT)
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
     await session.close()
 
 

@@ -391,8 +391,8 @@ class WebhookQueue(Protocol):
         In Redis mode this includes jobs whose process stopped answering.
         """
 
-    async def done(self, job: Job) -> None:
-        """Forget ``job``: delivered, or given up on."""
+    async def done(self, jobs: list[Job]) -> None:
+        """Forget ``jobs``: delivered, or given up on."""
 
     async def keep(self, jobs: list[Job]) -> None:
         """Tell the other processes that this one still holds ``jobs``."""

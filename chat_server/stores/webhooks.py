@@ -59,8 +59,8 @@ class MemoryWebhookQueue:
         self._taken += len(jobs)
         return jobs
 
-    async def done(self, job: Job) -> None:
-        self._taken -= 1
+    async def done(self, jobs: list[Job]) -> None:
+        self._taken -= len(jobs)
 
     async def keep(self, jobs: list[Job]) -> None:
         return None  # no other process could take them
@@ -105,12 +105,16 @@ class RedisWebhookQueue:
         self._next_claim = 0.0
 
     async def put(self, jobs: list[Job]) -> int:
+        entries = [
+            dict(zip(_FIELDS, (job.url, job.event_id, job.type, job.ts, job.body), strict=True))
+            for job in jobs
+        ]
+        if len(entries) == 1:  # the usual case, one URL: no pipeline to build
+            await self.redis.xadd(self.key, entries[0], maxlen=self.size, approximate=True)  # type: ignore[arg-type]  # redis-py's field type is narrower than what it takes
+            return 1
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job in jobs:
-                fields: dict[Any, Any] = dict(
-                    zip(_FIELDS, (job.url, job.event_id, job.type, job.ts, job.body), strict=True)
-                )
-                pipe.xadd(self.key, fields, maxlen=self.size, approximate=True)
+            for fields in entries:
+                pipe.xadd(self.key, fields, maxlen=self.size, approximate=True)  # type: ignore[arg-type]  # as above
             await pipe.execute()
         return len(jobs)
 
@@ -129,12 +133,13 @@ class RedisWebhookQueue:
             return []
         return jobs
 
-    async def done(self, job: Job) -> None:
-        if job.ref is None:
+    async def done(self, jobs: list[Job]) -> None:
+        refs = [job.ref for job in jobs if job.ref is not None]
+        if not refs:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.key, self.group, job.ref)
-            pipe.xdel(self.key, job.ref)
+            pipe.xack(self.key, self.group, *refs)
+            pipe.xdel(self.key, *refs)
             await pipe.execute()
 
     async def keep(self, jobs: list[Job]) -> None:

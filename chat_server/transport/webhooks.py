@@ -31,6 +31,8 @@ MAX_HELD = 10_000
 _TIMEOUT = aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
 #: Jobs taken from the queue in one go.
 BATCH = 100
+#: Seconds ``run()`` may spend, stopping, on reporting its last finished jobs.
+FINAL_REPORT_TIMEOUT = 1.0
 #: Seconds to wait before asking a queue that failed again (doubling to 5 s).
 QUEUE_RETRY_FIRST, QUEUE_RETRY_MAX = 0.1, 5.0
 
@@ -48,6 +50,12 @@ class WebhookWorker:
         a third of the queue's claim idle time, so another process never
         claims a job this one is still working on.
     :param max_held: deliveries held at most (``MAX_HELD``).
+    :param linger: seconds to wait after taking fewer jobs than asked, before
+        asking again, so that a shared queue (Redis) is read in batches rather
+        than one round trip per event; the jobs taken start at once.
+
+    Finished jobs are reported to the queue together (``queue.done``), once
+    per turn of the loop rather than once per job.
     """
 
     def __init__(
@@ -61,6 +69,7 @@ class WebhookWorker:
         concurrency: int = 8,
         keep_every: float = 10.0,
         max_held: int = MAX_HELD,
+        linger: float = 0.0,
     ) -> None:
         self.queue = queue
         self.session = session
@@ -70,14 +79,23 @@ class WebhookWorker:
         self.concurrency = concurrency
         self.keep_every = keep_every
         self.max_held = max_held
+        self.linger = linger
+        self._finished: list[Job] = []
+        self._finish = asyncio.Event()
+        self._stopping = False
         self._held: dict[asyncio.Task[None], Job] = {}
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._room = asyncio.Event()
         metrics.track(metrics.webhook_held, lambda: len(self._held))
 
     async def run(self) -> None:
-        """Take and deliver jobs until cancelled; on cancel, stop every delivery."""
+        """Take and deliver jobs until ``stop()``; then stop every delivery and return.
+
+        Deliveries cut short stay unfinished in the queue: in Redis, another
+        process (or this one, restarted) claims them.
+        """
         keeper = asyncio.create_task(self._keep_held())
+        reporter = asyncio.create_task(self._report_finished())
         try:
             await self._take_forever()
         finally:
@@ -87,10 +105,23 @@ class WebhookWorker:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self._stopping = True
+            self._finish.set()
+            # Bounded: what is not reported now is delivered again, at worst.
+            await asyncio.wait([reporter], timeout=FINAL_REPORT_TIMEOUT)
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return once the queue call in progress (at most ~1 s) ends.
+
+        Not a cancellation: redis-py can lose a cancel that lands in a
+        blocking read (XREADGROUP BLOCK), leaving the worker blocked forever.
+        """
+        self._stopping = True
+        self._room.set()
 
     async def _take_forever(self) -> None:
         pause = QUEUE_RETRY_FIRST
-        while True:
+        while not self._stopping:
             room = self.max_held - len(self._held)
             if room <= 0:
                 self._room.clear()
@@ -108,6 +139,8 @@ class WebhookWorker:
                 task = asyncio.create_task(self._deliver(job))
                 self._held[task] = job
                 task.add_done_callback(self._release)
+            if self.linger and len(jobs) < min(room, BATCH) and not self._stopping:
+                await asyncio.sleep(self.linger)
 
     def _release(self, task: asyncio.Task[None]) -> None:
         self._held.pop(task, None)
@@ -143,12 +176,27 @@ class WebhookWorker:
                 break
             self.metrics.webhook_retried.inc()
             await asyncio.sleep(delay)
+        self._finished.append(job)
+        self._finish.set()
+
+    async def _report_finished(self) -> None:
+        while True:
+            await self._finish.wait()
+            self._finish.clear()
+            await self._report()
+            if self._stopping:
+                return
+
+    async def _report(self) -> None:
+        jobs, self._finished = self._finished, []
+        if not jobs:
+            return
         try:
-            await self.queue.done(job)
+            await self.queue.done(jobs)
         except Exception as exc:
             # Delivered (or given up) all the same; at worst another process
-            # claims it later and the receiver sees its id a second time.
-            log.warning("could not mark webhook event %s done: %s", job.event_id, exc)
+            # claims them later and the receiver sees their ids a second time.
+            log.warning("could not mark %d webhook deliveries done: %s", len(jobs), exc)
 
     async def _attempt(self, job: Job) -> bool:
         """One signed POST; whether the receiver answered 2xx within ``ATTEMPT_TIMEOUT``."""

@@ -91,7 +91,7 @@ async def test_the_memory_queue_refuses_jobs_past_its_size_until_one_is_done() -
     assert await queue.put([job(n) for n in range(5)]) == 3
     taken = await queue.take(1, wait=0.1)
     assert await queue.put([job(9)]) == 0  # taken but not done still counts
-    await queue.done(taken[0])
+    await queue.done(taken)
     assert await queue.put([job(9)]) == 1
 
 
@@ -129,7 +129,7 @@ async def test_a_done_job_leaves_the_stream(redis_client: aioredis.Redis) -> Non
     queue = RedisWebhookQueue(redis_client)
     await queue.put([job(1)])
     (taken,) = await queue.take(10, wait=0.5)
-    await queue.done(taken)
+    await queue.done([taken])
     assert await redis_client.xlen(queue.key) == 0
     assert (await redis_client.xpending(queue.key, queue.group))["pending"] == 0
 
