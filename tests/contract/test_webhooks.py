@@ -244,3 +244,37 @@ async def test_a_receiver_that_never_answers_2xx_gets_the_event_dropped_and_coun
     await asyncio.sleep(1.0)
     assert len(hooks.attempts) == tried  # given up on: no attempt after the drop
     assert await metric(http, url, "chat_webhook_delivered_total") == 0
+
+
+async def test_no_more_than_the_concurrency_cap_of_requests_go_to_one_url_at_once(
+    start_server: StartServer,
+    make_settings: MakeSettings,
+    hooks: Receiver,
+    http: aiohttp.ClientSession,
+) -> None:
+    url = await start_server(hooked(make_settings, hooks, webhook_concurrency=2))
+    hooks.delay = 1.0  # long enough that the six emits arrive while two are answered
+    room = unique("room")
+    for n in range(6):
+        body = {"room": room, "text": f"m{n}"}
+        status, _ = await http_call(http, "POST", f"{url}/api/emit", body, AUTH)
+        assert status == 200
+    await hooks.until(lambda: len(hooks.events("message")) == 6)
+    assert hooks.most_in_flight == 2
+
+
+async def test_events_past_the_queue_size_are_dropped_and_counted(
+    start_server: StartServer,
+    make_settings: MakeSettings,
+    hooks: Receiver,
+    http: aiohttp.ClientSession,
+) -> None:
+    url = await start_server(hooked(make_settings, hooks, webhook_queue_size=2))
+    hooks.delay = 2.0  # the first two stay in flight, filling the queue
+    room = unique("room")
+    for n in range(5):
+        body = {"room": room, "text": f"m{n}"}
+        status, _ = await http_call(http, "POST", f"{url}/api/emit", body, AUTH)
+        assert status == 200  # the sender is never refused for it
+    assert await metric(http, url, "chat_webhook_dropped_total") == 3
+    assert await metric(http, url, "chat_webhook_queued_total") == 2

@@ -58,6 +58,9 @@ class Receiver:
         self.delay = 0.0
         self.attempts: list[Delivery] = []
         self.deliveries: list[Delivery] = []
+        #: Requests being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._changed = asyncio.Event()
 
     @property
@@ -69,8 +72,13 @@ class Receiver:
         delivery = Delivery(dict(request.headers), body, time.monotonic())
         self.attempts.append(delivery)
         status = self.status
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         if 200 <= status < 300:
             self.deliveries.append(delivery)
         self._changed.set()
