@@ -66,6 +66,9 @@ class MemoryWebhookQueue:
         return None  # no other process could take them
 
 
+#: Milliseconds a consumer holding nothing must have been idle before another
+#: process deletes it; a living process reads at least every second.
+GONE_AFTER_MS = 300_000
 #: Stream entry fields: url, event id, type, ts (ms), body.
 _FIELDS = (b"u", b"i", b"y", b"t", b"b")
 
@@ -176,10 +179,29 @@ class RedisWebhookQueue:
         if self._claim_cursor == "0-0":
             # A full pass: nothing more idle now; look again in half the idle time.
             self._next_claim = now + self.claim_idle_ms / 2000
+            await self._forget_gone_consumers()
         jobs = [self._job(ref, fields) for ref, fields in entries if fields]
         if jobs:
             log.info("claimed %d webhook deliveries of a process gone silent", len(jobs))
         return jobs
+
+    async def _forget_gone_consumers(self) -> None:
+        """Delete the consumers of processes long gone, so restarts do not pile them up.
+
+        Only those holding nothing: a consumer's pending entries would be lost
+        with it. A living process reads every second, so it is never this idle;
+        one deleted by mistake is made again by its next read, holding nothing.
+        """
+        consumers: Any = await self.redis.xinfo_consumers(self.key, self.group)
+        for consumer in consumers:
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if (
+                name != self.consumer
+                and consumer["pending"] == 0
+                and consumer["idle"] > GONE_AFTER_MS
+            ):
+                await self.redis.xgroup_delconsumer(self.key, self.group, name)
 
     async def _read(self, limit: int, wait: float) -> list[Job]:
         # BLOCK stays below the client's socket time-out (2 s), or a quiet

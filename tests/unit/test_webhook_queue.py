@@ -125,6 +125,27 @@ async def test_a_job_its_process_keeps_is_not_claimed(redis_client: aioredis.Red
 
 
 @pytest.mark.redis
+async def test_the_consumer_of_a_process_long_gone_holding_nothing_is_deleted(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chat_server.stores.webhooks.GONE_AFTER_MS", 100)
+    gone = RedisWebhookQueue(redis_client)
+    holding = RedisWebhookQueue(redis_client)
+    alive = RedisWebhookQueue(redis_client)
+    await gone.put([job(1), job(2)])
+    (done,) = await gone.take(1, wait=0.5)
+    await gone.done([done])
+    assert len(await holding.take(1, wait=0.5)) == 1
+    await asyncio.sleep(0.2)  # both idle past GONE_AFTER_MS
+    await alive.put([job(3)])
+    assert len(await alive.take(1, wait=0.5)) == 1  # a consumer exists once it read
+    names = {
+        c["name"].decode() for c in await redis_client.xinfo_consumers(alive.key, alive.group)
+    }
+    assert names == {holding.consumer, alive.consumer}
+
+
+@pytest.mark.redis
 async def test_a_done_job_leaves_the_stream(redis_client: aioredis.Redis) -> None:
     queue = RedisWebhookQueue(redis_client)
     await queue.put([job(1)])
