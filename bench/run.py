@@ -29,6 +29,7 @@ from bench.servers import (
     BENCH_DIR,
     REPO_DIR,
     ServerSet,
+    WebhookSink,
     new_logdir,
     node_available,
     redis_flush,
@@ -98,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
         "counts, comma-separated (say 2,4), per-room routing against one channel",
     )
     p.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="also run ours with webhooks on, POSTed to a loopback receiver answering 200 "
+        "at once (rows '+hooks'), and report each scenario's webhook delay",
+    )
+    p.add_argument(
         "--ablate",
         default="",
         help="also run ours (1 process) with each of these speed-ups off, comma-separated "
@@ -163,11 +170,18 @@ def _versions() -> dict[str, Any]:
 
 
 async def _scenario(
-    name: str, make: Callable[[], Coroutine[Any, Any, dict[str, Any]]], servers: ServerSet
+    name: str,
+    make: Callable[[], Coroutine[Any, Any, dict[str, Any]]],
+    servers: ServerSet,
+    sink: WebhookSink | None = None,
 ) -> dict[str, Any]:
     t0 = time.monotonic()
+    if sink is not None:
+        await sink.stats()  # what earlier scenarios left behind is not this one's
     try:
         result = await make()
+        if sink is not None:
+            result["webhooks"] = await sink.stats(settle=True)
     except Exception as exc:  # one failed scenario must not end the whole run
         result = {"error": f"{type(exc).__name__}: {exc}"}
     if not servers.alive():
@@ -198,6 +212,12 @@ def _summary(name: str, r: dict[str, Any]) -> str:
         text += f", {r['changes']} changes ({r['change_errors']} refused)"
     if name == "latency":
         text += f", p50 {_fmt(r['p50_ms'], '.1f')} ms, p99 {_fmt(r['p99_ms'], '.1f')} ms"
+    hooks = r.get("webhooks")
+    if hooks is not None:
+        text += (
+            f"; webhooks: {hooks['count']} received, p50 {_fmt(hooks['p50_ms'], '.1f')} ms,"
+            f" p99 {_fmt(hooks['p99_ms'], '.1f')} ms, max {_fmt(hooks['max_ms'], '.1f')} ms"
+        )
     return text
 
 
@@ -206,7 +226,10 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 async def _run_config(
-    servers: ServerSet, cfg: dict[str, Any], scenarios: list[str]
+    servers: ServerSet,
+    cfg: dict[str, Any],
+    scenarios: list[str],
+    sink: WebhookSink | None = None,
 ) -> dict[str, Any]:
     ports, pids = servers.ports, servers.pids
     out: dict[str, Any] = {}
@@ -216,6 +239,7 @@ async def _run_config(
             "idle",
             lambda: loadgen.idle_memory(ports, pids, connections=cfg["idle"], tag=f"{tag}i"),
             servers,
+            sink,
         )
     if "latency" in scenarios:
         out["latency"] = await _scenario(
@@ -232,6 +256,7 @@ async def _run_config(
                 tag=f"{tag}l",
             ),
             servers,
+            sink,
         )
     if "fanout" in scenarios:
         out["fanout"] = await _scenario(
@@ -248,6 +273,7 @@ async def _run_config(
                 tag=f"{tag}f",
             ),
             servers,
+            sink,
         )
     extras = {"fanout-cid": {"client_ids": True}, "changes": {"change_every": CHANGE_EVERY}}
     for name, extra in extras.items():
@@ -268,6 +294,7 @@ async def _run_config(
                 **extra,
             ),
             servers,
+            sink,
         )
     if "rest" in scenarios:
         out["rest"] = await _scenario(
@@ -283,6 +310,7 @@ async def _run_config(
                 tag=f"{tag}r",
             ),
             servers,
+            sink,
         )
     return out
 
@@ -315,6 +343,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in (n for n in args.ablate.split(",") if n):
         off = "fanout,orjson,uvloop" if name == "all" else name
         plan.append(("ours", 1, 1, {**extra_env, "CHAT_SPEEDUPS_OFF": off}, f" -{name}"))
+    sink = None
+    if args.webhooks:
+        sink = WebhookSink(logdir)
+        plan += [("ours", p, 1, {**extra_env, **sink.env}, " +hooks") for p in procs]
     if "ours" in kinds and args.workers > 1:
         if _ours_has_workers():
             plan.append(("ours", 1, args.workers, extra_env, args.label))
@@ -380,13 +412,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             measured.procs, measured.ports = servers.procs, servers.ports
             measured.pids = server_and_redis_pids  # type: ignore[method-assign]
             try:
-                row["scenarios"] = await _run_config(measured, cfg, scenarios)
+                hooked = sink if suffix == " +hooks" else None
+                row["scenarios"] = await _run_config(measured, cfg, scenarios, hooked)
             finally:
                 servers.stop()
             report["rows"].append(row)
     finally:
         if redis is not None:
             redis.stop()
+        if sink is not None:
+            sink.stop()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     report["summary"] = merge_repeats(report["rows"])
     report["logdir"] = str(logdir)

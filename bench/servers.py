@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -12,15 +13,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BENCH_DIR",
     "REPO_DIR",
     "Proc",
     "ServerSet",
+    "WebhookSink",
     "cpu_seconds",
     "free_port",
     "node_available",
@@ -199,6 +203,49 @@ def _http_get_status(port: int, path: str) -> int | None:
         return None
     parts = head.split(b" ", 2)
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+class WebhookSink:
+    """``bench/webhook_sink.py`` on a free port: a receiver answering 200 at once.
+
+    ``env`` points our server at it; ``stats()`` reads (and resets) the delay
+    of each ``message`` event it received.
+    """
+
+    SECRET = "bench-webhook-secret"
+
+    def __init__(self, logdir: Path) -> None:
+        self.port = free_port()
+        argv = [sys.executable, str(BENCH_DIR / "webhook_sink.py"), "--port", str(self.port)]
+        self.proc = _spawn("webhook-sink", argv, dict(os.environ), logdir)
+        deadline = time.monotonic() + 15
+        while _http_get_status(self.port, "/stats") != 200:
+            if self.proc.popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"webhook sink did not start:\n{self.proc.tail()}")
+            time.sleep(0.05)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "CHAT_WEBHOOK_URL": f"http://127.0.0.1:{self.port}/hook",
+            "CHAT_WEBHOOK_SECRET": self.SECRET,
+        }
+
+    async def stats(self, settle: bool = False) -> dict[str, Any]:
+        """The delays since the last call; ``settle`` first waits 1 s for stragglers."""
+        if settle:
+            await asyncio.sleep(1.0)
+
+        def get() -> dict[str, Any]:
+            url = f"http://127.0.0.1:{self.port}/stats"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                value: dict[str, Any] = json.loads(response.read())
+                return value
+
+        return await asyncio.to_thread(get)
+
+    def stop(self) -> None:
+        self.proc.stop()
 
 
 @dataclass

@@ -17,6 +17,7 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter
 from chat_server.core.service import ChatService
 from chat_server.core.settings import Settings
+from chat_server.core.webhooks import Webhooks
 from chat_server.edges import headers, openapi, operator, rest
 from chat_server.edges.keys import (
     API_LIMITER,
@@ -39,6 +40,7 @@ from chat_server.stores import (
     build_markers,
     build_rooms,
     build_stores,
+    build_webhook_queue,
 )
 from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
 from chat_server.transport import speedups
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> web.Application:
         bans=build_bans(redis),
         rooms=build_rooms(redis),
         markers=build_markers(redis),
+        webhooks=Webhooks.from_settings(settings, build_webhook_queue(settings, redis), metrics),
     )
     delivery.on_evict = service.evict_local
     if isinstance(sio.manager, ResilientRedisManager):

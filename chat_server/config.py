@@ -11,7 +11,13 @@ from urllib.parse import urlsplit
 
 from chat_server.core import tokens
 from chat_server.core.addresses import Network, parse_networks
-from chat_server.core.settings import BUS_ROUTINGS, SPEEDUPS, ConfigError, Settings
+from chat_server.core.settings import (
+    BUS_ROUTINGS,
+    SPEEDUPS,
+    WEBHOOK_EVENTS,
+    ConfigError,
+    Settings,
+)
 
 __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
 
@@ -167,6 +173,31 @@ def _switch(name: str, raw: str) -> bool:
     if value not in ("1", "true", "yes", "0", "false", "no"):
         raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
     return value in ("1", "true", "yes")
+
+
+def _webhook_urls(name: str, raw: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+    if not urls:
+        raise ConfigError(f"{name} lists no URL: {raw!r}")
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as exc:
+            raise ConfigError(f"{name} holds an invalid URL ({exc}): {url!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name} entries must be http:// or https:// URLs, got {url!r}")
+    return urls
+
+
+def _webhook_events(name: str, raw: str) -> frozenset[str]:
+    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    unknown = sorted(names - set(WEBHOOK_EVENTS))
+    if not names or unknown:
+        raise ConfigError(
+            f"{name} must list event types among {', '.join(WEBHOOK_EVENTS)}, got {raw!r}"
+        )
+    return names
 
 
 def _claim(name: str, raw: str) -> str:
@@ -356,6 +387,69 @@ OPTIONS: tuple[_Option, ...] = (
         _claim,
         "the token claim holding the username (sub)",
     ),
+    _Option(
+        "webhook_urls",
+        "CHAT_WEBHOOK_URL",
+        "--webhook-url",
+        _webhook_urls,
+        "comma-separated http(s) URLs every webhook event is POSTed to (none)",
+    ),
+    _Option(
+        "webhook_secret",
+        "CHAT_WEBHOOK_SECRET",
+        "--webhook-secret",
+        _text,
+        "key of the webhooks' HMAC-SHA256 signatures",
+    ),
+    _Option(
+        "webhook_events",
+        "CHAT_WEBHOOK_EVENTS",
+        "--webhook-events",
+        _webhook_events,
+        "comma-separated event types sent to webhooks (all)",
+    ),
+    _Option(
+        "webhook_max_age",
+        "CHAT_WEBHOOK_MAX_AGE",
+        "--webhook-max-age",
+        _positive_float,
+        "seconds a webhook event is retried for, then dropped (3600)",
+    ),
+    _Option(
+        "webhook_retry_base",
+        "CHAT_WEBHOOK_RETRY_BASE",
+        "--webhook-retry-base",
+        _positive_float,
+        "seconds before a webhook's first retry, doubling after (1)",
+    ),
+    _Option(
+        "webhook_retry_cap",
+        "CHAT_WEBHOOK_RETRY_CAP",
+        "--webhook-retry-cap",
+        _positive_float,
+        "seconds between two webhook retries at most (60)",
+    ),
+    _Option(
+        "webhook_concurrency",
+        "CHAT_WEBHOOK_CONCURRENCY",
+        "--webhook-concurrency",
+        _positive_int,
+        "webhook deliveries in flight per URL and process (8)",
+    ),
+    _Option(
+        "webhook_queue_size",
+        "CHAT_WEBHOOK_QUEUE_SIZE",
+        "--webhook-queue-size",
+        _positive_int,
+        "webhook events waiting at most; the Redis stream's length cap (100000)",
+    ),
+    _Option(
+        "webhook_claim_idle",
+        "CHAT_WEBHOOK_CLAIM_IDLE",
+        "--webhook-claim-idle",
+        _positive_float,
+        "seconds before another process takes over a silent process's webhook events (30)",
+    ),
 )
 
 
@@ -430,6 +524,11 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         # Platforms set WEB_CONCURRENCY whatever the app; without Redis the
         # only correct choice is one process (workers.py logs that it chose so).
         values["workers"] = 1
+    if "webhook_urls" in values and values.get("webhook_secret") is None:
+        raise ConfigError(
+            f"{names['webhook_urls']} needs CHAT_WEBHOOK_SECRET (or --webhook-secret)"
+            " to sign the webhooks"
+        )
     settings = Settings(**values)
     tokens.check_token_settings(settings)
     if args.get("command") == "token":

@@ -8,13 +8,25 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
 from chat_server.core.tokens import TokenVerifier
-from chat_server.edges.keys import AUTHENTICATOR, DRAIN, REDIS, REDIS_HEALTH, SERVICE, SOCKETS
+from chat_server.core.webhooks import RetryPolicy
+from chat_server.edges.keys import (
+    AUTHENTICATOR,
+    DRAIN,
+    METRICS,
+    REDIS,
+    REDIS_HEALTH,
+    SERVICE,
+    SETTINGS,
+    SOCKETS,
+)
 from chat_server.stores.presence import RedisPresence
 from chat_server.transport.bus import ResilientRedisManager
+from chat_server.transport.webhooks import WebhookWorker
 
 __all__ = ["close_connections", "drain", "drain_on_sigterm", "install"]
 
@@ -36,6 +48,8 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(sockets_ctx)
     app.cleanup_ctx.append(guards_ctx)
     app.cleanup_ctx.append(jwks_ctx)
+    # After redis_ctx, so that it stops before the Redis client closes.
+    app.cleanup_ctx.append(webhooks_ctx)
     app.on_shutdown.append(close_connections)
 
 
@@ -105,6 +119,48 @@ async def jwks_ctx(app: web.Application) -> AsyncIterator[None]:
             await prefetch
     if jwks is not None:
         await jwks.aclose()
+
+
+async def webhooks_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run this process's webhook delivery worker, with an HTTP client of its own.
+
+    On the way out, deliveries still pending stay in the Redis stream, where
+    another process (or this one, restarted) claims them; without Redis they
+    end with the process.
+    """
+    queue = app[SERVICE].webhooks.queue
+    settings = app[SETTINGS]
+    if queue is None or settings.webhook_secret is None:
+        yield
+        return
+    limit = settings.webhook_concurrency * len(settings.webhook_urls)
+    # No cookie jar: a receiver's cookies must not ride along on the next event.
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit), cookie_jar=aiohttp.DummyCookieJar()
+    )
+    worker = WebhookWorker(
+        queue,
+        session,
+        secret=settings.webhook_secret,
+        policy=RetryPolicy(
+            settings.webhook_retry_base, settings.webhook_retry_cap, settings.webhook_max_age
+        ),
+        metrics=app[METRICS],
+        concurrency=settings.webhook_concurrency,
+        keep_every=settings.webhook_claim_idle / 3,
+        # Redis: read the stream in batches (one XREADGROUP per 5 ms at most
+        # when busy); memory: nothing to save.
+        linger=0.005 if settings.redis_url is not None else 0.0,
+    )
+    task = asyncio.create_task(worker.run())
+    yield
+    worker.stop()
+    done, _ = await asyncio.wait([task], timeout=CLOSE_TIMEOUT)
+    if not done:
+        log.warning("the webhook worker did not stop within %.0f s", CLOSE_TIMEOUT)
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    await session.close()
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -147,6 +147,39 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.webhook_queued = Counter(
+            "chat_webhook_queued",
+            "Webhook deliveries queued (one per event and URL), by event type.",
+            ["type"],
+            registry=r,
+        )
+        self.webhook_delivered = Counter(
+            "chat_webhook_delivered",
+            "Webhook deliveries a receiver answered with 2xx, by this process.",
+            registry=r,
+        )
+        self.webhook_retried = Counter(
+            "chat_webhook_retried",
+            "Webhook attempts that failed and were scheduled again.",
+            registry=r,
+        )
+        self.webhook_dropped = Counter(
+            "chat_webhook_dropped",
+            "Webhook deliveries given up on, by reason (max_age, queue_full, unavailable).",
+            ["reason"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "chat_webhook_delivery_seconds",
+            "Time from an event to the 2xx answer of its webhook, retries included.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600),
+            registry=r,
+        )
+        self.webhook_held = Gauge(
+            "chat_webhook_held",
+            "Webhook deliveries this process holds (in flight or waiting to retry).",
+            registry=r,
+        )
         self.redis_state.state("disabled")
 
     def event_received(self, name: object) -> None:

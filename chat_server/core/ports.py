@@ -20,6 +20,7 @@ __all__ = [
     "Directory",
     "History",
     "Idempotency",
+    "Job",
     "Markers",
     "Page",
     "Presence",
@@ -28,6 +29,7 @@ __all__ = [
     "RoomAccess",
     "RoomState",
     "Rooms",
+    "WebhookQueue",
 ]
 
 Record = dict[str, Any]
@@ -161,6 +163,9 @@ class Presence(Protocol):
     async def remove(self, room: str, user: str) -> bool:
         """This process no longer holds ``user`` in ``room``; True if gone from the chat."""
         ...
+
+    async def present(self, room: str, user: str) -> bool:
+        """Whether ``user`` is in ``room`` on any process (one lookup, not ``members``)."""
 
     async def members(self, room: str) -> list[str]:
         """Usernames present in ``room``, sorted by code point."""
@@ -351,3 +356,45 @@ class Delivery(Protocol):
         service's ``evict_local``); this process has done its own already.
         """
         ...
+
+
+@dataclass(slots=True)
+class Job:
+    """One event on its way to one URL.
+
+    :param url: where it goes.
+    :param event_id: the event's ``id`` (the same for every URL).
+    :param type: the event's ``type``.
+    :param ts: milliseconds since the epoch when the event happened; its age
+        decides when retries stop.
+    :param body: the JSON body, encoded once, sent unchanged on every attempt.
+    :param ref: the queue's handle on it (a Redis stream entry id), if any.
+    :param attempt: attempts made so far by the process holding it.
+    """
+
+    url: str
+    event_id: str
+    type: str
+    ts: int
+    body: bytes
+    ref: str | None = None
+    attempt: int = 0
+
+
+class WebhookQueue(Protocol):
+    """Where events wait for delivery, shared by every process in Redis mode."""
+
+    async def put(self, jobs: list[Job]) -> int:
+        """Queue ``jobs``; how many were taken (the others overflowed the cap)."""
+
+    async def take(self, limit: int, wait: float) -> list[Job]:
+        """Up to ``limit`` jobs for this process to deliver, waiting ``wait`` s for one.
+
+        In Redis mode this includes jobs whose process stopped answering.
+        """
+
+    async def done(self, jobs: list[Job]) -> None:
+        """Forget ``jobs``: delivered, or given up on."""
+
+    async def keep(self, jobs: list[Job]) -> None:
+        """Tell the other processes that this one still holds ``jobs``."""

@@ -29,6 +29,7 @@ from chat_server.core.ports import (
     Rooms,
 )
 from chat_server.core.rooms import Actor, RoomRules
+from chat_server.core.webhooks import Webhooks
 
 __all__ = ["ChatService", "Conversation", "room_channel", "user_channel"]
 
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 JOIN_HISTORY = 50
 BROADCAST_KEY = "broadcast"
+#: The presence "room" of every user with a connection somewhere; no room
+#: name can clash with it (room names hold no ':').
+ONLINE = ":online"
 
 
 def room_channel(room: str) -> str:
@@ -132,6 +136,7 @@ class ChatService:
     :param bans: users refused a connection for a while.
     :param markers: each user's read marker per conversation.
     :param rooms: the registry of rooms that belong to someone.
+    :param webhooks: the events a backend hears; off unless given.
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class ChatService:
         bans: Bans,
         markers: Markers,
         rooms: Rooms,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.bans = bans
         self.markers = markers
@@ -152,7 +158,11 @@ class ChatService:
         self.presence = presence
         self.delivery = delivery
         self.directory = directory
+        self.webhooks = webhooks if webhooks is not None else Webhooks(None)
         self.sessions: dict[str, Session] = {}
+        # user -> this process's connections of that user, counted only while
+        # a webhook wants ``recipient_online`` (else nobody asks).
+        self._online: dict[str, int] = {}
         # (room, user) -> this process's connections of that user in that room.
         self._local: dict[tuple[str, str], set[str]] = {}
         # Serialises presence changes of one user in one room, so that a join
@@ -165,12 +175,33 @@ class ChatService:
         """Register a new connection of ``user`` (an admin, when its token said so)."""
         self.sessions[sid] = Session(user, admin=admin)
         await self.delivery.enter(sid, user_channel(user))
+        if self.webhooks.wants("private_message"):
+            await self._count_online(user, +1)
+
+    async def _count_online(self, user: str, step: int) -> None:
+        """Count one connection of ``user`` in or out; tell presence on 0 <-> 1."""
+        count = self._online.get(user, 0) + step
+        if count > 0:
+            self._online[user] = count
+        else:
+            self._online.pop(user, None)
+        try:
+            if count == 1 and step > 0:
+                await self.presence.add(ONLINE, user)
+            elif count == 0:
+                await self.presence.remove(ONLINE, user)
+        except Exception:
+            # Only recipient_online is at stake: a missed add reads as offline
+            # (a push too many), a missed remove expires with the entry's ttl.
+            log.warning("could not record whether %s is online", user, exc_info=True)
 
     async def disconnect(self, sid: str) -> None:
         """Forget a connection; it leaves every room it was in."""
         session = self.sessions.pop(sid, None)
         if session is None:
             return
+        if session.user in self._online:
+            await self._count_online(session.user, -1)
         for room in sorted(session.rooms):
             try:
                 await self._leave(sid, session, room)
@@ -305,6 +336,7 @@ class ChatService:
     async def _presence(self, room: str, user: str, action: str) -> None:
         payload = {"room": room, "user": user, "action": action}
         await self.delivery.emit("presence", payload, to=room_channel(room))
+        await self.webhooks.notify("presence", payload)
 
     # -- messages ------------------------------------------------------------
 
@@ -329,9 +361,11 @@ class ChatService:
         ``bot: true`` when delivered and in history.
         """
         record = _as_bot({"room": room, "from": sender, "text": text}, bot)
-        message, _ = await self._store_and_deliver(
+        message, replayed = await self._store_and_deliver(
             room_channel(room), _with_client_id(record, client_id), "message", room_channel(room)
         )
+        if not replayed:
+            await self.webhooks.notify("message", message)
         return message
 
     async def send_private(
@@ -358,7 +392,21 @@ class ChatService:
             # Stored and delivered already: a stale directory entry is mended by
             # the next message, while failing here would invite a duplicate resend.
             log.warning("could not index the conversation of a private message", exc_info=True)
+        if self.webhooks.wants("private_message"):
+            online = await self._is_online(to)
+            await self.webhooks.notify("private_message", {**message, "recipient_online": online})
         return message
+
+    async def _is_online(self, user: str) -> bool:
+        """Whether ``user`` has a connection on any process now (False if unknown)."""
+        if user in self._online:
+            return True
+        try:
+            return await self.presence.present(ONLINE, user)
+        except Exception:
+            # Sent anyway: "offline" at worst makes the backend push once too often.
+            log.warning("could not tell whether %s is online", user, exc_info=True)
+            return False
 
     async def _store_and_deliver(
         self, key: str, record: Record, event: str, to: str | list[str]
@@ -408,6 +456,8 @@ class ChatService:
         result = await self.history.change(conversation.key, message_id, change, publication)
         if result.changed and publication is None:
             await self.delivery.emit("message_updated", result.message, to=conversation.to)
+        if result.changed:
+            await self.webhooks.notify("message_updated", result.message)
         return result.message
 
     async def _check_visible(self, actor: Actor, conversation: Conversation) -> None:
@@ -518,13 +568,17 @@ class ChatService:
     async def set_topic(self, actor: Actor, room: str, topic: str) -> dict[str, Any]:
         """Replace the topic and tell the room (``room_updated``)."""
         info = await self.rules.set_topic(room, actor, topic)
-        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        await self._room_updated(room, info)
         return info
+
+    async def _room_updated(self, room: str, info: dict[str, Any]) -> None:
+        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        await self.webhooks.notify("room_updated", info)
 
     async def set_role(self, actor: Actor, room: str, user: str, role: str) -> dict[str, Any]:
         """Make ``user`` a moderator or a member and tell the room (``room_updated``)."""
         info = await self.rules.set_role(room, actor, user, role)
-        await self.delivery.emit("room_updated", info, to=room_channel(room))
+        await self._room_updated(room, info)
         return info
 
     async def invite(self, actor: Actor, room: str, user: str) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
 
-__all__ = ["BUS_ROUTINGS", "SPEEDUPS", "ConfigError", "Settings"]
+__all__ = ["BUS_ROUTINGS", "SPEEDUPS", "WEBHOOK_EVENTS", "ConfigError", "Settings"]
 
 #: Speed-ups that are on unless ``Settings.speedups_off`` names them: uvloop's
 #: event loop, orjson's JSON, and the direct broadcast path (transport/fanout.py).
 SPEEDUPS = ("uvloop", "orjson", "fanout")
 #: The values of ``Settings.bus_routing``.
 BUS_ROUTINGS = ("rooms", "single")
+
+#: Event types a webhook can carry (``CHAT_WEBHOOK_EVENTS`` picks among them).
+WEBHOOK_EVENTS = ("message", "private_message", "message_updated", "presence", "room_updated")
 
 
 class ConfigError(ValueError):
@@ -86,11 +89,35 @@ class Settings:
     jwt_audience: str | None = None
     #: The claim holding the username.
     jwt_username_claim: str = "sub"
+    #: URLs every webhook event is POSTed to; empty is no webhooks.
+    webhook_urls: tuple[str, ...] = ()
+    #: HMAC-SHA256 key of the webhook signatures (required with ``webhook_urls``).
+    webhook_secret: str | None = None
+    #: Event types sent to the webhooks (``WEBHOOK_EVENTS`` names).
+    webhook_events: frozenset[str] = frozenset(WEBHOOK_EVENTS)
+    #: Seconds after an event happened past which it is no longer retried.
+    webhook_max_age: float = 3600.0
+    #: Seconds before a failed delivery's first retry; each further one doubles it.
+    webhook_retry_base: float = 1.0
+    #: Seconds the delay between two retries grows to at most.
+    webhook_retry_cap: float = 60.0
+    #: Deliveries in flight at once to one URL, per process.
+    webhook_concurrency: int = 8
+    #: Events waiting for delivery at most (the Redis stream's length cap).
+    webhook_queue_size: int = 100_000
+    #: Seconds an event taken by a process that stopped answering stays its
+    #: own before another process claims it (Redis mode).
+    webhook_claim_idle: float = 30.0
 
     @property
     def token_mode(self) -> bool:
         """Whether connections must present a token (a secret or a public key is set)."""
         return any(k is not None for k in (self.secret, self.jwt_public_key, self.jwks_url))
+
+    @property
+    def webhooks(self) -> bool:
+        """Whether events are POSTed to webhooks (a URL and a secret are set)."""
+        return bool(self.webhook_urls) and self.webhook_secret is not None
 
     def speedup(self, name: str) -> bool:
         """Whether speed-up ``name`` (one of ``SPEEDUPS``) is on."""

@@ -16,6 +16,7 @@ from chat_server.core.ports import (
     Markers,
     Presence,
     Rooms,
+    WebhookQueue,
 )
 from chat_server.core.settings import Settings
 from chat_server.stores.bans import MemoryBans, RedisBans
@@ -25,8 +26,16 @@ from chat_server.stores.idempotency import MemoryIdempotency, RedisIdempotency
 from chat_server.stores.markers import MemoryMarkers, RedisMarkers
 from chat_server.stores.presence import MemoryPresence, RedisPresence
 from chat_server.stores.rooms import MemoryRooms, RedisRooms
+from chat_server.stores.webhooks import MemoryWebhookQueue, RedisWebhookQueue
 
-__all__ = ["build_bans", "build_idempotency", "build_markers", "build_rooms", "build_stores"]
+__all__ = [
+    "build_bans",
+    "build_idempotency",
+    "build_markers",
+    "build_rooms",
+    "build_stores",
+    "build_webhook_queue",
+]
 
 
 def build_stores(
@@ -60,3 +69,14 @@ def build_idempotency(redis: aioredis.Redis | None) -> Idempotency:
 def build_rooms(redis: aioredis.Redis | None) -> Rooms:
     """The room registry: in memory without Redis, shared and kept across restarts with it."""
     return MemoryRooms() if redis is None else RedisRooms(redis)
+
+
+def build_webhook_queue(settings: Settings, redis: aioredis.Redis | None) -> WebhookQueue | None:
+    """Pending webhooks: none when they are off, in memory without Redis, a stream with it."""
+    if not settings.webhooks:
+        return None
+    if redis is None:
+        return MemoryWebhookQueue(settings.webhook_queue_size)
+    return RedisWebhookQueue(
+        redis, size=settings.webhook_queue_size, claim_idle=settings.webhook_claim_idle
+    )

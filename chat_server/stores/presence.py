@@ -46,6 +46,9 @@ class MemoryPresence:
             del self._rooms[room]
         return True
 
+    async def present(self, room: str, user: str) -> bool:
+        return user in self._rooms.get(room, ())
+
     async def members(self, room: str) -> list[str]:
         return sorted(self._rooms.get(room, ()))
 
@@ -89,6 +92,15 @@ _MEMBERS_SCRIPT = (
     _NOW
     + """
 return redis.call('ZRANGE', KEYS[1], now, '+inf', 'BYSCORE')
+"""
+)
+
+_PRESENT_SCRIPT = (
+    _NOW
+    + """
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry and tonumber(expiry) > now then return 1 end
+return 0
 """
 )
 
@@ -138,6 +150,7 @@ class RedisPresence:
         self._add = redis.register_script(_ADD_SCRIPT)
         self._remove = redis.register_script(_REMOVE_SCRIPT)
         self._members = redis.register_script(_MEMBERS_SCRIPT)
+        self._present = redis.register_script(_PRESENT_SCRIPT)
         self._refresh = redis.register_script(_REFRESH_SCRIPT)
 
     def _keys(self, room: str, user: str) -> list[str]:
@@ -190,6 +203,9 @@ class RedisPresence:
                     delay = min(delay * 2, SETTLE_MAX_DELAY)
                     break
                 self._unsettled.discard(pair)
+
+    async def present(self, room: str, user: str) -> bool:
+        return bool(await self._present(keys=[f"{self.prefix}p:{room}"], args=[user]))
 
     async def members(self, room: str) -> list[str]:
         raw = await self._members(keys=[f"{self.prefix}p:{room}"], args=[])

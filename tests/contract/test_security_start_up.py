@@ -28,6 +28,14 @@ BAD_STARTS = [
     pytest.param({"CHAT_JWT_ALGORITHMS": "HS256,XS512"}, "CHAT_JWT_ALGORITHMS", id="algorithm"),
     pytest.param({"CHAT_MAX_CONNECTIONS": "0"}, "CHAT_MAX_CONNECTIONS", id="max-connections"),
     pytest.param({"CHAT_CONNECT_RATE_PER_IP": "-1"}, "CHAT_CONNECT_RATE_PER_IP", id="rate"),
+    pytest.param(
+        {"CHAT_WEBHOOK_URL": "ftp://hooks.example/in", "CHAT_WEBHOOK_SECRET": "s"},
+        "CHAT_WEBHOOK_URL",
+        id="webhook-scheme",
+    ),
+    pytest.param(
+        {"CHAT_WEBHOOK_URL": "https://hooks.example/in"}, "CHAT_WEBHOOK_SECRET", id="webhook-key"
+    ),
 ]
 
 

@@ -56,14 +56,16 @@ def _command(port: int, command: bytes, timeout: float = 1.0) -> bytes:
 
 
 class RedisServer:
-    """A ``redis-server`` child process that keeps nothing on disk.
+    """A ``redis-server`` child process that keeps nothing on disk unless ``persistent``.
 
     :param port: TCP port on 127.0.0.1; a free one by default. It stays the
                  same across ``stop()``/``start()``, so servers pointed at
                  ``url`` can reconnect to a restarted Redis.
+    :param persistent: keep an append-only file synced on every write, so
+                 that what Redis acknowledged survives ``kill()`` and ``start()``.
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, persistent: bool = False) -> None:
         binary = redis_binary()
         if binary is None:
             raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
@@ -71,6 +73,7 @@ class RedisServer:
         self.port = port if port is not None else free_port()
         self._dir = Path(tempfile.mkdtemp(prefix="chat-test-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -89,8 +92,8 @@ class RedisServer:
             f"port {self.port}\n"
             "bind 127.0.0.1\n"
             'save ""\n'
-            "appendonly no\n"
-            f"dir {self._dir}\n"
+            + ("appendonly yes\nappendfsync always\n" if self.persistent else "appendonly no\n")
+            + f"dir {self._dir}\n"
             f"logfile {self.log_path}\n"
         )
         self._proc = subprocess.Popen(
