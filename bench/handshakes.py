@@ -101,7 +101,9 @@ async def handshakes(
     finally:
         for c in clients:
             c.close()
-        await asyncio.sleep(0.2)
+        # Thousands of leaves (each a presence event to the room) take a
+        # while; the next scenario must not start inside them.
+        await settle(server_pids())
     n = len(auths)
     return {
         "connections": n,
