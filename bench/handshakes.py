@@ -85,7 +85,8 @@ async def handshakes(
 
     The connections stay open until the server has settled, so the RSS
     growth of the server's process tree over them is the idle memory of a
-    connection with one room joined.
+    connection with one room joined. Then all of them close at once, and the
+    server's CPU until it is quiet again is the cost of their disconnects.
     """
     pids = server_pids()
     await settle(pids)
@@ -99,11 +100,13 @@ async def handshakes(
         await asyncio.sleep(0.5)
         rss = rss_bytes(server_pids()) - rss0
     finally:
+        closing = cpu_seconds(server_pids())
         for c in clients:
             c.close()
         # Thousands of leaves (each a presence event to the room) take a
         # while; the next scenario must not start inside them.
         await settle(server_pids())
+        closed = cpu_seconds(server_pids()) - closing
     n = len(auths)
     return {
         "connections": n,
@@ -113,6 +116,7 @@ async def handshakes(
         "connects_per_s": n / wall,
         "server_cpu_s": cpu,
         "cpu_ms_per_conn": cpu / n * 1000,
+        "cpu_ms_per_disconnect": closed / n * 1000,
         "rss_growth_kib": rss / 1024,
         "kib_per_conn": rss / 1024 / n,
         "file_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],

@@ -222,7 +222,8 @@ def _summary(name: str, r: dict[str, Any]) -> str:
         return f"{r['kib_per_conn']:.1f} KiB/conn over {r['connections']} connections"
     if name == "handshakes" or name.startswith("idle-rooms"):
         return (
-            f"{r['connects_per_s']:.0f} connects/s, {r['cpu_ms_per_conn']:.2f} CPU ms each, "
+            f"{r['connects_per_s']:.0f} connects/s, {r['cpu_ms_per_conn']:.2f} CPU ms each "
+            f"(+{r['cpu_ms_per_disconnect']:.2f} to disconnect), "
             f"{r['kib_per_conn']:.1f} KiB/conn over {r['connections']} connections "
             f"in {r['rooms']} rooms"
         )
@@ -694,7 +695,7 @@ def connection_table(report: dict[str, Any]) -> str | None:
     for n in light:
         rate = n.split("@")[1]
         head += (f"{rate}/s p50 ms", f"{rate}/s p99 ms", f"{rate}/s CPU s/100k")
-    head += ("connects/s", "CPU ms/conn")
+    head += ("connects/s", "CPU ms/conn", "CPU ms/disconnect")
     head += tuple(f"KiB/conn @{_get_any(rows, n, 'connections')}" for n in idle)
     head += ("storm s", "storm s after listen", "storm peak MiB", "storm unavailable")
     lines = [head]
@@ -709,6 +710,7 @@ def connection_table(report: dict[str, Any]) -> str | None:
         line += (
             _fmt(_get(r, "handshakes", "connects_per_s"), ".0f"),
             _fmt(_get(r, "handshakes", "cpu_ms_per_conn"), ".2f"),
+            _fmt(_get(r, "handshakes", "cpu_ms_per_disconnect"), ".2f"),
         )
         line += tuple(_fmt(_get(r, n, "kib_per_conn"), ".1f") for n in idle)
         line += tuple(
