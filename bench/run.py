@@ -51,6 +51,8 @@ SCENARIOS = (
     "idle-rooms",
     "reconnect-storm",
 )
+#: The scenarios of the first table.
+MAIN = ("idle", "latency", "fanout", "fanout-cid", "changes", "rest")
 #: Scenarios of features only our server has; the others skip them.
 OURS_ONLY = ("fanout-cid", "changes")
 #: In ``changes``, one edit or reaction for every this many messages (10%).
@@ -742,8 +744,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print()
-    print(table(report))
-    print()
+    if any(name in r.get("scenarios", {}) for r in report["rows"] for name in MAIN):
+        print(table(report))
+        print()
     more = connection_table(report)
     if more is not None:
         print(more)

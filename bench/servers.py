@@ -43,6 +43,9 @@ OUR_LIMITS = (
     "100000000",
     "--api-rate-per-second",
     "100000000",
+    # idle-rooms --idle-20k holds 20,000 connections in one process (10,000 by default).
+    "--max-connections",
+    "100000",
 )
 
 
