@@ -218,6 +218,9 @@ async def reconnect_storm(
         "back": len(back),
         "all_back_s": finished - t0,
         "back_after_listening_s": finished - listening,
+        # The new process starts taking handshakes before /healthz is answered
+        # among them, so this span, first client back to last, is the storm's own.
+        "first_to_last_s": finished - min(done_at, default=finished),
         "restart_s": listening - t0,
         "peak_rss_mib": peak[0] / 2**20,
         "unavailable": counts["unavailable"],

@@ -234,7 +234,7 @@ def _summary(name: str, r: dict[str, Any]) -> str:
     if name == "reconnect-storm":
         return (
             f"{r['back']}/{r['connections']} back in {r['all_back_s']:.2f} s "
-            f"({r['back_after_listening_s']:.2f} s after the new process listened), "
+            f"({r['first_to_last_s']:.2f} s from the first back to the last), "
             f"peak {r['peak_rss_mib']:.0f} MiB, unavailable {r['unavailable']}, "
             f"join errors {r['join_errors']}"
         )
@@ -704,7 +704,7 @@ def connection_table(report: dict[str, Any]) -> str | None:
         head += (f"{rate}/s p50 ms", f"{rate}/s p99 ms", f"{rate}/s CPU s/100k")
     head += ("connects/s", "CPU ms/conn", "CPU ms/disconnect")
     head += tuple(f"KiB/conn @{_get_any(rows, n, 'connections')}" for n in idle)
-    head += ("storm s", "storm s after listen", "storm peak MiB", "storm unavailable")
+    head += ("storm s", "storm first to last s", "storm peak MiB", "storm unavailable")
     lines = [head]
     for r in rows:
         if "error" in r:
@@ -724,7 +724,7 @@ def connection_table(report: dict[str, Any]) -> str | None:
             _fmt(_get(r, "reconnect-storm", k), f)
             for k, f in (
                 ("all_back_s", ".2f"),
-                ("back_after_listening_s", ".2f"),
+                ("first_to_last_s", ".2f"),
                 ("peak_rss_mib", ".0f"),
                 ("unavailable", "d"),
             )
