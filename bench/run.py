@@ -557,7 +557,16 @@ def _get(row: dict[str, Any] | None, scenario: str, key: str) -> Any:
 
 
 #: Figures that add up over repeats rather than take the median.
-_SUMMED = ("lost", "duplicated", "reordered", "ack_errors", "http_errors", "disconnected")
+_SUMMED = (
+    "lost",
+    "duplicated",
+    "reordered",
+    "ack_errors",
+    "http_errors",
+    "disconnected",
+    "unavailable",
+    "join_errors",
+)
 
 
 def merge_repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -703,7 +712,7 @@ def connection_table(report: dict[str, Any]) -> str | None:
         rate = n.split("@")[1]
         head += (f"{rate}/s p50 ms", f"{rate}/s p99 ms", f"{rate}/s CPU s/100k")
     head += ("connects/s", "CPU ms/conn", "CPU ms/disconnect")
-    head += tuple(f"KiB/conn @{_get_any(rows, n, 'connections')}" for n in idle)
+    head += tuple(f"KiB/conn @{int(_get_any(rows, n, 'connections'))}" for n in idle)
     head += ("storm s", "storm first to last s", "storm peak MiB", "storm unavailable")
     lines = [head]
     for r in rows:
