@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "--ablate",
         default="",
         help="also run ours (1 process) with each of these speed-ups off, comma-separated "
-        "(fanout,orjson,uvloop,all), to measure what each buys",
+        "(fanout,orjson,uvloop,gc,all), to measure what each buys",
     )
     return p
 
@@ -463,7 +463,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.before is not None:
             plan += [("ours", p, 1, token_env, BEFORE + TOKEN) for p in procs]
     for name in (n for n in args.ablate.split(",") if n):
-        off = "fanout,orjson,uvloop" if name == "all" else name
+        off = "fanout,orjson,uvloop,gc" if name == "all" else name
         plan.append(("ours", 1, 1, {**extra_env, "CHAT_SPEEDUPS_OFF": off}, f" -{name}"))
     if "ours" in kinds and args.workers > 1:
         if _ours_has_workers():
