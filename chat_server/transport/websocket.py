@@ -188,6 +188,8 @@ def _write_direct(socket: Any, ws: GuardedWebSocket, packets: list[Any]) -> bool
     transport = getattr(socket, "chat_transport", None)
     if transport is None or transport.is_closing() or transport.get_write_buffer_size():
         return False
+    if ws._sock.closed:
+        return False  # aiohttp sent or answered a close frame: nothing may follow it
     encoded = [pkt.encode() for pkt in packets]
     if not all(isinstance(text, str) for text in encoded):
         return False  # binary: not this chat's business, but aiohttp knows how
