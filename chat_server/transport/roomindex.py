@@ -51,16 +51,17 @@ class RoomIndex(socketio.AsyncManager):  # type: ignore[misc]  # untyped base (p
         self.rooms_of.pop((namespace, sid), None)
         if sid in self.callbacks:
             del self.callbacks[sid]
-        pending = self.pending_connect.get(namespace)
-        if pending is not None and sid in pending:
-            pending.remove(sid)
-            if not pending:
-                del self.pending_connect[namespace]
-        pending = self.pending_disconnect.get(namespace)
-        if pending is not None and sid in pending:
-            pending.remove(sid)
-            if not pending:
-                del self.pending_disconnect[namespace]
+        # python-socketio 5.14 has no pending_connect (5.18 does).
+        tables: tuple[dict[str, list[str]], ...] = (
+            getattr(self, "pending_connect", {}),
+            self.pending_disconnect,
+        )
+        for table in tables:
+            pending = table.get(namespace)
+            if pending is not None and sid in pending:
+                pending.remove(sid)
+                if not pending:
+                    del table[namespace]
 
     def get_rooms(self, sid: str, namespace: str) -> list[str]:
         """The rooms ``sid`` is in (its own included), from the index."""
