@@ -16,9 +16,10 @@ import contextlib
 import functools
 import json
 import os
+import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 try:
@@ -74,6 +75,7 @@ class Client(asyncio.Protocol):
         self.foreign = 0  # `message` frames without a bench marker
         self.latencies: list[int] | None = None
         self.on_delivery: Callable[[int, int], None] | None = None
+        self.join_ack: Any = None  # the last `join` ack, kept by bench.handshakes
 
     def reset_senders(self, nsenders: int) -> None:
         self.counts = [0] * nsenders
@@ -229,15 +231,20 @@ async def connect_many(
         async with gate:
             return await connect(ports[i % len(ports)], {"username": name}, nsenders)
 
-    results = await asyncio.gather(
-        *(one(i, n) for i, n in enumerate(names)), return_exceptions=True
-    )
+    return await gather_clients([one(i, n) for i, n in enumerate(names)], "connections")
+
+
+async def gather_clients(
+    attempts: Sequence[Coroutine[Any, Any, Client]], what: str
+) -> list[Client]:
+    """Run every attempt at once; all the clients, or (closing them) the first error."""
+    results = await asyncio.gather(*attempts, return_exceptions=True)
     clients = [c for c in results if isinstance(c, Client)]
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
         for c in clients:
             c.close()
-        raise RuntimeError(f"{len(errors)} of {len(names)} connections failed: {errors[0]!r}")
+        raise RuntimeError(f"{len(errors)} of {len(attempts)} {what} failed: {errors[0]!r}")
     return clients
 
 
@@ -291,10 +298,12 @@ class Sender:
     def in_flight(self) -> int:
         return self.sent - min(self.acked, *self.seen) if self.seen else self.sent - self.acked
 
-    def send_one(self) -> None:
+    def send_one(self, stamp_ns: int | None = None) -> None:
+        """Send the next message, stamped ``stamp_ns`` (its scheduled time) or now."""
         seq = self.sent
         self.sent += 1
-        text = f"b|{self.index}|{seq}|{time.monotonic_ns()}|{self.pad}"
+        stamp = time.monotonic_ns() if stamp_ns is None else stamp_ns
+        text = f"b|{self.index}|{seq}|{stamp}|{self.pad}"
         payload = {"room": ROOM, "text": text}
         if self.client_ids:
             payload["client_id"] = f"{self.client.auth.get('username', 'c')}-{seq}"
@@ -388,6 +397,7 @@ async def room_fanout(
     tag: str = "r",
     client_ids: bool = False,
     change_every: int = 0,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
     """Senders push room messages; every client in the room counts what it gets.
 
@@ -398,6 +408,9 @@ async def room_fanout(
     With ``rate`` the senders are paced (messages/s in total) and every delivery's
     latency is recorded; without it they send as fast as the window allows, and
     the generator reads its sockets every ``batch_ms`` only (see ``_batch_reads``).
+    With ``scheduled`` (open loop) a paced message carries its scheduled send
+    time rather than the moment it was written, so that a late sender (the
+    generator's own queueing) counts in the latency too.
     """
     names = [f"{tag}{i}" for i in range(receivers - senders)]
     sender_names = [f"{tag}s{i}" for i in range(senders)]
@@ -437,7 +450,9 @@ async def room_fanout(
             if rate is None:
                 sender.pump()
             else:
-                paced.append(asyncio.create_task(_paced(sender, rate / senders)))
+                paced.append(
+                    asyncio.create_task(_paced(sender, rate / senders, scheduled=scheduled))
+                )
         await asyncio.sleep(warmup)
         pids = server_pids()
         if rate is not None:
@@ -508,14 +523,19 @@ async def _batch_reads(seconds: float) -> None:
         await asyncio.sleep(0)
 
 
-async def _paced(sender: Sender, rate: float) -> None:
-    interval = 1.0 / rate
-    loop = asyncio.get_running_loop()
-    next_at = loop.time()
+async def _paced(sender: Sender, rate: float, *, scheduled: bool = False) -> None:
+    # Scheduled times are kept in time.monotonic_ns(), the receivers' clock
+    # (uvloop's loop.time() has a clock and a resolution of its own).
+    # The open-loop senders start out of step with each other, as independent
+    # users would; the older scenario's senders start together.
+    interval = round(1e9 / rate)
+    next_at = time.monotonic_ns() + (random.randrange(interval) if scheduled else 0)
     while sender.running:
-        sender.send_one()
+        await asyncio.sleep(max(0, next_at - time.monotonic_ns()) / 1e9)
+        if not sender.running:
+            return
+        sender.send_one(next_at if scheduled else None)
         next_at += interval
-        await asyncio.sleep(max(0.0, next_at - loop.time()))
 
 
 async def idle_memory(

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen, scaleout
+from bench import handshakes, loadgen, scaleout
 from bench.servers import (
     API_KEY,
     BENCH_DIR,
@@ -35,15 +35,39 @@ from bench.servers import (
     redis_flush,
     start_redis,
 )
+from chat_server.core.auth import issue_token
 
 KINDS = ("node", "plain", "plain-fast", "ours")
 #: The label suffix of the rows run from ``--before``'s checkout.
 BEFORE = "@before"
-SCENARIOS = ("idle", "latency", "fanout", "fanout-cid", "changes", "rest")
+SCENARIOS = (
+    "idle",
+    "latency",
+    "latency-light",
+    "fanout",
+    "fanout-cid",
+    "changes",
+    "rest",
+    "handshakes",
+    "idle-rooms",
+    "reconnect-storm",
+)
+#: The scenarios of the first table.
+MAIN = ("idle", "latency", "fanout", "fanout-cid", "changes", "rest")
 #: Scenarios of features only our server has; the others skip them.
 OURS_ONLY = ("fanout-cid", "changes")
 #: In ``changes``, one edit or reaction for every this many messages (10%).
 CHANGE_EVERY = 10
+#: latency-light: the senders, besides the receivers.
+LIGHT_SENDERS = 4
+#: The label suffix of our rows in token mode (handshakes only).
+TOKEN = " token"
+#: The HS256 secret of those rows.
+BENCH_SECRET = "bench-secret-of-at-least-32-bytes-0123456789"
+#: File descriptors the bench keeps for itself besides its clients.
+FD_SPARE = 500
+#: Scenarios the token-mode rows run.
+TOKEN_SCENARIOS = ("handshakes",)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-rate", type=float, help="messages/s for latency (100)")
     p.add_argument("--latency-room", type=int, help="room size for latency (100)")
     p.add_argument("--rest-connections", type=int, help="concurrent REST clients (8)")
+    p.add_argument(
+        "--light-rates", help="latency-light: messages/s in total, comma-separated (50,100)"
+    )
+    p.add_argument("--light-room", type=int, help="latency-light: receivers besides senders (100)")
+    p.add_argument("--light-duration", type=float, help="latency-light: seconds measured (5)")
+    p.add_argument("--handshakes", type=int, help="handshakes: connect + auth + join count (1000)")
+    p.add_argument("--in-flight", type=int, help="handshakes at once in the connection scenarios")
+    p.add_argument("--idle-rooms", type=int, help="idle-rooms: connections, one room each (5000)")
+    p.add_argument(
+        "--idle-20k",
+        action="store_true",
+        help="idle-rooms: also measure 20,000 connections (raises the file limit)",
+    )
+    p.add_argument("--storm", type=int, help="reconnect-storm: connected clients (5000)")
+    p.add_argument("--rooms", type=int, help="rooms of the connection scenarios (50)")
     p.add_argument("--out", type=Path, help="JSON file for the raw results")
     p.add_argument(
         "--repeat",
@@ -108,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "--ablate",
         default="",
         help="also run ours (1 process) with each of these speed-ups off, comma-separated "
-        "(fanout,orjson,uvloop,all), to measure what each buys",
+        "(fanout,orjson,uvloop,gc,all), to measure what each buys",
     )
     return p
 
@@ -128,11 +167,20 @@ def _defaults(args: argparse.Namespace) -> dict[str, Any]:
         "rest_connections": 2 if quick else 8,
         "rest_receivers": 10 if quick else 100,
         "rest_duration": 1.0 if quick else 5.0,
+        "light_rates": "20,40" if quick else "50,100",
+        "light_room": 10 if quick else 100,
+        "light_duration": 1.0 if quick else 5.0,
+        "handshakes": 40 if quick else 1000,
+        "in_flight": 20 if quick else 100,
+        "idle_rooms": 60 if quick else 5000,
+        "storm": 40 if quick else 5000,
+        "rooms": 5 if quick else 50,
     }
     for key in values:
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
     values["text_size"] = args.text_size
+    values["idle_20k"] = args.idle_20k
     return values
 
 
@@ -187,7 +235,7 @@ async def _scenario(
     if not servers.alive():
         result["error"] = result.get("error", "") + " (a server process died)"
     result["wall_s"] = round(time.monotonic() - t0, 2)
-    print(f"    {name:8} {_summary(name, result)}", flush=True)
+    print(f"    {name:17} {_summary(name, result)}", flush=True)
     return result
 
 
@@ -196,6 +244,20 @@ def _summary(name: str, r: dict[str, Any]) -> str:
         return f"ERROR {r['error']}"
     if name == "idle":
         return f"{r['kib_per_conn']:.1f} KiB/conn over {r['connections']} connections"
+    if name == "handshakes" or name.startswith("idle-rooms"):
+        return (
+            f"{r['connects_per_s']:.0f} connects/s, {r['cpu_ms_per_conn']:.2f} CPU ms each "
+            f"(+{r['cpu_ms_per_disconnect']:.2f} to disconnect), "
+            f"{r['kib_per_conn']:.1f} KiB/conn over {r['connections']} connections "
+            f"in {r['rooms']} rooms"
+        )
+    if name == "reconnect-storm":
+        return (
+            f"{r['back']}/{r['connections']} back in {r['all_back_s']:.2f} s "
+            f"({r['first_to_last_s']:.2f} s from the first back to the last), "
+            f"peak {r['peak_rss_mib']:.0f} MiB, unavailable {r['unavailable']}, "
+            f"join errors {r['join_errors']}"
+        )
     if name == "rest":
         return (
             f"{r['requests_per_s']:.0f} req/s, {r['cpu_ms_per_request']:.3f} CPU ms/req, "
@@ -210,7 +272,7 @@ def _summary(name: str, r: dict[str, Any]) -> str:
     )
     if name == "changes":
         text += f", {r['changes']} changes ({r['change_errors']} refused)"
-    if name == "latency":
+    if name.startswith("latency"):
         text += f", p50 {_fmt(r['p50_ms'], '.1f')} ms, p99 {_fmt(r['p99_ms'], '.1f')} ms"
     hooks = r.get("webhooks")
     if hooks is not None:
@@ -225,11 +287,73 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _auths(names: list[str], secret: str | None) -> list[dict[str, Any]]:
+    """Guest ``auth`` objects, or, with ``secret``, token ones (made here, not timed)."""
+    if secret is None:
+        return [{"username": n} for n in names]
+    return [{"token": issue_token(secret, n, 3600)} for n in names]
+
+
+async def _connection_scenarios(
+    servers: ServerSet,
+    cfg: dict[str, Any],
+    scenarios: list[str],
+    restart: Callable[[], float],
+    secret: str | None,
+) -> dict[str, Any]:
+    """handshakes, idle-rooms and reconnect-storm (bench/handshakes.py)."""
+    ports, pids = servers.ports, servers.pids
+    out: dict[str, Any] = {}
+    tag = f"{servers.kind[:2]}{servers.processes}{'t' if secret else ''}"
+    rooms, in_flight = cfg["rooms"], cfg["in_flight"]
+    if "handshakes" in scenarios:
+        names = [f"{tag}h{i}" for i in range(cfg["handshakes"])]
+        out["handshakes"] = await _scenario(
+            "handshakes",
+            lambda: handshakes.handshakes(
+                ports, pids, auths=_auths(names, secret), rooms=rooms, in_flight=in_flight
+            ),
+            servers,
+        )
+    # The bench holds one descriptor per client: where the hard file limit
+    # is 20,000 (as on the project's machine), the "20k" run stays under it.
+    big = min(20_000, cfg["file_limit"] - FD_SPARE)
+    counts = [cfg["idle_rooms"]] + ([big] if cfg["idle_20k"] else [])
+    for n in counts if "idle-rooms" in scenarios else []:
+        name = "idle-rooms" if n == counts[0] else f"idle-rooms@{n}"
+        names = [f"{tag}i{n}-{i}" for i in range(n)]
+        out[name] = await _scenario(
+            name,
+            lambda names=names: handshakes.handshakes(  # type: ignore[misc]
+                ports, pids, auths=_auths(names, secret), rooms=rooms, in_flight=in_flight
+            ),
+            servers,
+        )
+    if "reconnect-storm" in scenarios:
+        names = [f"{tag}s{i}" for i in range(cfg["storm"])]
+        out["reconnect-storm"] = await _scenario(
+            "reconnect-storm",
+            lambda: handshakes.reconnect_storm(
+                ports,
+                pids,
+                lambda: asyncio.to_thread(restart),
+                auths=_auths(names, secret),
+                rooms=rooms,
+                in_flight=in_flight,
+                with_since=servers.kind == "ours",
+            ),
+            servers,
+        )
+    return out
+
+
 async def _run_config(
     servers: ServerSet,
     cfg: dict[str, Any],
     scenarios: list[str],
     sink: WebhookSink | None = None,
+    restart: Callable[[], float] | None = None,
+    secret: str | None = None,
 ) -> dict[str, Any]:
     ports, pids = servers.ports, servers.pids
     out: dict[str, Any] = {}
@@ -257,6 +381,26 @@ async def _run_config(
             ),
             servers,
             sink,
+        )
+    for rate in (float(r) for r in cfg["light_rates"].split(",") if r):
+        if "latency-light" not in scenarios:
+            break
+        name = f"latency-light@{rate:g}"
+        out[name] = await _scenario(
+            name,
+            lambda rate=rate: loadgen.room_fanout(  # type: ignore[misc]
+                ports,
+                pids,
+                receivers=cfg["light_room"] + LIGHT_SENDERS,
+                senders=LIGHT_SENDERS,
+                duration=cfg["light_duration"],
+                warmup=cfg["warmup"],
+                rate=rate,
+                text_size=cfg["text_size"],
+                tag=f"{tag}L{rate:g}-",
+                scheduled=True,
+            ),
+            servers,
         )
     if "fanout" in scenarios:
         out["fanout"] = await _scenario(
@@ -312,6 +456,8 @@ async def _run_config(
             servers,
             sink,
         )
+    if restart is not None:
+        out.update(await _connection_scenarios(servers, cfg, scenarios, restart, secret))
     return out
 
 
@@ -324,6 +470,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if k not in KINDS:
             raise SystemExit(f"unknown server {k!r}; choose from {', '.join(KINDS)}")
     extra_env = dict(e.split("=", 1) for e in args.env)
+    # 5,000 (or 20,000) connections need as many descriptors here and in
+    # every server, which inherits this limit.
+    cfg["file_limit"] = handshakes.raise_file_limit(65_536)
     logdir = new_logdir()
     report: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -340,8 +489,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.before is not None:
         plan += [("ours", p, 1, extra_env, BEFORE) for p in procs]
+    if "ours" in kinds and any(s in TOKEN_SCENARIOS for s in scenarios):
+        token_env = {**extra_env, "CHAT_SECRET": BENCH_SECRET}
+        plan += [("ours", p, 1, token_env, TOKEN) for p in procs]
+        if args.before is not None:
+            plan += [("ours", p, 1, token_env, BEFORE + TOKEN) for p in procs]
     for name in (n for n in args.ablate.split(",") if n):
-        off = "fanout,orjson,uvloop" if name == "all" else name
+        off = "fanout,orjson,uvloop,gc" if name == "all" else name
         plan.append(("ours", 1, 1, {**extra_env, "CHAT_SPEEDUPS_OFF": off}, f" -{name}"))
     sink = None
     if args.webhooks:
@@ -376,7 +530,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 logdir,
                 workers=workers,
                 extra_env=env,
-                source=args.before if suffix == BEFORE else REPO_DIR,
+                source=args.before if suffix.startswith(BEFORE) else REPO_DIR,
             )
             label = servers.label + suffix
             print(
@@ -411,9 +565,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             measured = ServerSet(kind, nproc, None, logdir)
             measured.procs, measured.ports = servers.procs, servers.ports
             measured.pids = server_and_redis_pids  # type: ignore[method-assign]
+            token = suffix.endswith(TOKEN)
             try:
                 hooked = sink if suffix == " +hooks" else None
-                row["scenarios"] = await _run_config(measured, cfg, scenarios, hooked)
+                row["scenarios"] = await _run_config(
+                    measured,
+                    cfg,
+                    [s for s in scenarios if s in TOKEN_SCENARIOS] if token else scenarios,
+                    hooked,
+                    restart=servers.restart,
+                    secret=BENCH_SECRET if token else None,
+                )
             finally:
                 servers.stop()
             report["rows"].append(row)
@@ -435,7 +597,16 @@ def _get(row: dict[str, Any] | None, scenario: str, key: str) -> Any:
 
 
 #: Figures that add up over repeats rather than take the median.
-_SUMMED = ("lost", "duplicated", "reordered", "ack_errors", "http_errors", "disconnected")
+_SUMMED = (
+    "lost",
+    "duplicated",
+    "reordered",
+    "ack_errors",
+    "http_errors",
+    "disconnected",
+    "unavailable",
+    "join_errors",
+)
 
 
 def merge_repeats(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -552,6 +723,69 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _markdown(lines: list[tuple[str, ...]]) -> str:
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(lines[0]))]
+    out = [
+        "| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in lines
+    ]
+    out.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(out)
+
+
+def connection_table(report: dict[str, Any]) -> str | None:
+    """The light-latency and connection scenarios, one row per server; None if none ran."""
+    rows = merge_repeats(report["rows"])
+    light = sorted(
+        {n for r in rows for n in r.get("scenarios", {}) if n.startswith("latency-light@")},
+        key=lambda n: float(n.split("@")[1]),
+    )
+    idle = sorted(
+        {n for r in rows for n in r.get("scenarios", {}) if n.startswith("idle-rooms")},
+        key=len,
+    )
+    conn = ("handshakes", "reconnect-storm")
+    if not light and not idle and not any(_get(r, c, "connections") for r in rows for c in conn):
+        return None
+    head: tuple[str, ...] = ("server", "procs")
+    for n in light:
+        rate = n.split("@")[1]
+        head += (f"{rate}/s p50 ms", f"{rate}/s p99 ms", f"{rate}/s CPU s/100k")
+    head += ("connects/s", "CPU ms/conn", "CPU ms/disconnect")
+    head += tuple(f"KiB/conn @{int(_get_any(rows, n, 'connections'))}" for n in idle)
+    head += ("storm s", "storm first to last s", "storm peak MiB", "storm unavailable")
+    lines = [head]
+    for r in rows:
+        if "error" in r:
+            continue
+        procs = f"{r['workers']}w" if r["workers"] > 1 else str(r["procs"])
+        line: tuple[str, ...] = (r["label"], procs)
+        for n in light:
+            figures = (("p50_ms", ".1f"), ("p99_ms", ".1f"), ("cpu_s_per_100k", ".2f"))
+            line += tuple(_fmt(_get(r, n, k), f) for k, f in figures)
+        line += (
+            _fmt(_get(r, "handshakes", "connects_per_s"), ".0f"),
+            _fmt(_get(r, "handshakes", "cpu_ms_per_conn"), ".2f"),
+            _fmt(_get(r, "handshakes", "cpu_ms_per_disconnect"), ".2f"),
+        )
+        line += tuple(_fmt(_get(r, n, "kib_per_conn"), ".1f") for n in idle)
+        line += tuple(
+            _fmt(_get(r, "reconnect-storm", k), f)
+            for k, f in (
+                ("all_back_s", ".2f"),
+                ("first_to_last_s", ".2f"),
+                ("peak_rss_mib", ".0f"),
+                ("unavailable", "d"),
+            )
+        )
+        lines.append(line)
+    return _markdown(lines)
+
+
+def _get_any(rows: list[dict[str, Any]], scenario: str, key: str) -> Any:
+    return next((v for r in rows if (v := _get(r, scenario, key)) is not None), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.scaleout:
@@ -566,8 +800,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     print()
-    print(table(report))
-    print()
+    if any(name in r.get("scenarios", {}) for r in report["rows"] for name in MAIN):
+        print(table(report))
+        print()
+    more = connection_table(report)
+    if more is not None:
+        print(more)
+        print()
     print(
         "eff = deliveries per server CPU second (server processes + their Redis), as a "
         "ratio to the baseline with the same number of processes; gen CPU = the load "

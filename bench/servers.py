@@ -47,6 +47,9 @@ OUR_LIMITS = (
     "100000000",
     "--api-rate-per-second",
     "100000000",
+    # idle-rooms --idle-20k holds 20,000 connections in one process (10,000 by default).
+    "--max-connections",
+    "100000",
 )
 
 
@@ -263,6 +266,7 @@ class ServerSet:
     source: Path = REPO_DIR
     procs: list[Proc] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
+    envs: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -324,13 +328,9 @@ class ServerSet:
             name = f"{self.kind}-{i}"
             self.procs.append(_spawn(name, self._argv(port), env, self.logdir, self.source))
             self.ports.append(port)
+            self.envs.append(dict(env))
         deadline = time.monotonic() + 30
-        for proc, port in zip(self.procs, self.ports, strict=True):
-            while _http_get_status(port, "/healthz") != 200:
-                if proc.popen.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{proc.name} did not start:\n{proc.tail()}")
-                time.sleep(0.1)
+        self._wait_healthy(deadline)
         if self.workers > 1:
             # Every worker must be serving before load starts, or the first ones
             # take all the connections.
@@ -339,6 +339,28 @@ class ServerSet:
                     break
                 time.sleep(0.1)
             time.sleep(1.0)
+
+    def _wait_healthy(self, deadline: float, interval: float = 0.1) -> None:
+        for proc, port in zip(self.procs, self.ports, strict=True):
+            while _http_get_status(port, "/healthz") != 200:
+                if proc.popen.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{proc.name} did not start:\n{proc.tail()}")
+                time.sleep(interval)
+
+    def restart(self) -> float:
+        """SIGTERM every process (ours drains), start each anew on its port once it
+        has exited, wait until all answer ``/healthz``; returns that moment
+        (``time.monotonic()``). ``procs`` is updated in place."""
+        for proc in self.procs:
+            proc.popen.send_signal(signal.SIGTERM)
+        for i, proc in enumerate(self.procs):
+            proc.stop(timeout=30)  # already signalled: waits, kills past the limit
+            name = f"{proc.name.split('~')[0]}~{time.monotonic_ns()}"
+            argv = self._argv(self.ports[i])
+            self.procs[i] = _spawn(name, argv, self.envs[i], self.logdir, self.source)
+        self._wait_healthy(time.monotonic() + 30, interval=0.02)
+        return time.monotonic()
 
     def pids(self) -> list[int]:
         out: list[int] = []

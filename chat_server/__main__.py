@@ -55,6 +55,7 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
     log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
     app = create_app(settings)
     app.on_startup.append(lifecycle.drain_on_sigterm)
+    speedups.tune_gc(settings.speedup("gc"))
     web.run_app(
         app,
         host=settings.host,

@@ -326,7 +326,7 @@ OPTIONS: tuple[_Option, ...] = (
         "CHAT_SPEEDUPS_OFF",
         "--speedups-off",
         _speedups_off,
-        "comma-separated speed-ups to switch off: uvloop, orjson, fanout (none)",
+        "comma-separated speed-ups to switch off: uvloop, orjson, fanout, gc (none)",
     ),
     _Option(
         "bus_routing",

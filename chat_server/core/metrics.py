@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -64,6 +65,7 @@ class Metrics:
             ["event"],
             registry=r,
         )
+        self._events_by_label: dict[str, Any] = {}
         self.messages_delivered = Counter(
             "chat_messages_delivered",
             "Chat packets written to connections of this process, by kind.",
@@ -185,7 +187,12 @@ class Metrics:
     def event_received(self, name: object) -> None:
         """Count one client event under a bounded label."""
         label = name if isinstance(name, str) and name in KNOWN_EVENTS else "other"
-        self.events_received.labels(label).inc()
+        # labels() looks the child up under a lock every time; the labels are
+        # bounded (KNOWN_EVENTS), so each child is looked up once.
+        child = self._events_by_label.get(label)
+        if child is None:
+            child = self._events_by_label[label] = self.events_received.labels(label)
+        child.inc()
 
     def set_redis_state(self, state: str) -> None:
         """Record the Redis link as ``ok``, ``down`` or ``disabled``."""

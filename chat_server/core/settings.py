@@ -8,8 +8,9 @@ from ipaddress import IPv4Network, IPv6Network
 __all__ = ["BUS_ROUTINGS", "SPEEDUPS", "WEBHOOK_EVENTS", "ConfigError", "Settings"]
 
 #: Speed-ups that are on unless ``Settings.speedups_off`` names them: uvloop's
-#: event loop, orjson's JSON, and the direct broadcast path (transport/fanout.py).
-SPEEDUPS = ("uvloop", "orjson", "fanout")
+#: event loop, orjson's JSON, the direct broadcast path (transport/fanout.py),
+#: and the garbage collector's tuning (transport/speedups.py).
+SPEEDUPS = ("uvloop", "orjson", "fanout", "gc")
 #: The values of ``Settings.bus_routing``.
 BUS_ROUTINGS = ("rooms", "single")
 

@@ -288,8 +288,22 @@ class EmitSchema(Schema):
             raise ValidationError("Give exactly one target: room, to or broadcast: true.")
 
 
-def load(schema: Schema, payload: object) -> dict[str, Any]:
-    """Validate ``payload``; ``ChatError(invalid)`` with marshmallow's fields if bad."""
+#: One instance of each schema class handed to ``load`` as a class: building a
+#: marshmallow schema copies its declared fields, which cost more than the
+#: validation of a small payload, and these schemas hold no state between loads.
+_SHARED: dict[type[Schema], Schema] = {}
+
+
+def load(schema: Schema | type[Schema], payload: object) -> dict[str, Any]:
+    """Validate ``payload``; ``ChatError(invalid)`` with marshmallow's fields if bad.
+
+    ``schema`` is an instance, or a class whose one shared instance is used.
+    """
+    if isinstance(schema, type):
+        shared = _SHARED.get(schema)
+        if shared is None:
+            shared = _SHARED[schema] = schema()
+        schema = shared
     if not isinstance(payload, dict):
         # Checked here so the answer is the same whatever marshmallow's version says.
         raise ChatError(

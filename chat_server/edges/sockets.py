@@ -131,22 +131,22 @@ class SocketHandlers:
             return ChatError("internal", "The server could not handle this event.").to_reply()
 
     async def join(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.JoinSchema(), payload)
+        data = schemas.load(schemas.JoinSchema, payload)
         return await self.service.join(sid, data["room"], data.get("since"))
 
     async def leave(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoomSchema(), payload)
+        data = schemas.load(schemas.RoomSchema, payload)
         return await self.service.leave(sid, data["room"])
 
     async def message(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.MessageSchema(), payload)
+        data = schemas.load(schemas.MessageSchema, payload)
         message = await self.service.send_message(
             sid, data["room"], data["text"], data.get("client_id")
         )
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
     async def private_message(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.PrivateMessageSchema(), payload)
+        data = schemas.load(schemas.PrivateMessageSchema, payload)
         user = self.service.user_of(sid)
         message = await self.service.send_private(
             user, data["to"], data["text"], data.get("client_id")
@@ -154,12 +154,12 @@ class SocketHandlers:
         return {"ok": True, "id": message["id"], "ts": message["ts"]}
 
     async def typing(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoomSchema(), payload)
+        data = schemas.load(schemas.RoomSchema, payload)
         await self.service.typing(sid, data["room"])
         return {"ok": True}
 
     async def history(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.HistorySchema(), payload)
+        data = schemas.load(schemas.HistorySchema, payload)
         before, limit = data.get("before"), schemas.history_limit(data)
         if "room" in data:
             await self.service.check_read(self.service.actor_of(sid), data["room"])
@@ -170,21 +170,21 @@ class SocketHandlers:
         return {"ok": True, "messages": messages}
 
     async def conversations(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.ConversationsSchema(), payload)
+        data = schemas.load(schemas.ConversationsSchema, payload)
         user = self.service.user_of(sid)
         found = await self.service.conversations(user, schemas.history_limit(data))
         return {"ok": True, "conversations": found}
 
     async def edit(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.EditSchema(), payload)
+        data = schemas.load(schemas.EditSchema, payload)
         return await self._change(sid, data, Change("edit", "", text=data["text"]))
 
     async def delete(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.DeleteSchema(), payload)
+        data = schemas.load(schemas.DeleteSchema, payload)
         return await self._change(sid, data, Change("delete", ""))
 
     async def react(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.ReactSchema(), payload)
+        data = schemas.load(schemas.ReactSchema, payload)
         return await self._change(
             sid, data, Change("react", "", emoji=data["emoji"], add=data["add"])
         )
@@ -196,7 +196,7 @@ class SocketHandlers:
         return {"ok": True, "id": message["id"], "rev": message["rev"]}
 
     async def read(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.ReadSchema(), payload)
+        data = schemas.load(schemas.ReadSchema, payload)
         actor = self.service.actor_of(sid)
         conversation = self._conversation(actor.user, data)
         return {"ok": True, "id": await self.service.mark_read(actor, conversation, data["id"])}
@@ -225,45 +225,45 @@ class SocketHandlers:
         return self.service.actor_of(sid)
 
     async def create_room(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.CreateRoomSchema(), payload)
+        data = schemas.load(schemas.CreateRoomSchema, payload)
         info = await self.service.create_room(
             self._actor(sid), data["room"], private=data["private"], topic=data["topic"]
         )
         return {"ok": True, "room": info}
 
     async def room_info(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoomSchema(), payload)
+        data = schemas.load(schemas.RoomSchema, payload)
         return {"ok": True, "room": await self.service.room_info(self._actor(sid), data["room"])}
 
     async def set_topic(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.TopicSchema(), payload)
+        data = schemas.load(schemas.TopicSchema, payload)
         info = await self.service.set_topic(self._actor(sid), data["room"], data["topic"])
         return {"ok": True, "room": info}
 
     async def invite(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoomUserSchema(), payload)
+        data = schemas.load(schemas.RoomUserSchema, payload)
         await self.service.invite(self._actor(sid), data["room"], data["user"])
         return {"ok": True}
 
     async def kick(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.KickSchema(), payload)
+        data = schemas.load(schemas.KickSchema, payload)
         await self.service.kick(self._actor(sid), data["room"], data["user"], data["reason"])
         return {"ok": True}
 
     async def ban(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.BanSchema(), payload)
+        data = schemas.load(schemas.BanSchema, payload)
         await self.service.ban(
             self._actor(sid), data["room"], data["user"], data["reason"], data.get("seconds")
         )
         return {"ok": True}
 
     async def unban(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoomUserSchema(), payload)
+        data = schemas.load(schemas.RoomUserSchema, payload)
         await self.service.unban(self._actor(sid), data["room"], data["user"])
         return {"ok": True}
 
     async def set_role(self, sid: str, payload: dict[str, Any]) -> Reply:
-        data = schemas.load(schemas.RoleSchema(), payload)
+        data = schemas.load(schemas.RoleSchema, payload)
         info = await self.service.set_role(
             self._actor(sid), data["room"], data["user"], data["role"]
         )

@@ -45,6 +45,7 @@ from chat_server.core.ports import Publication
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
+from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
@@ -65,8 +66,11 @@ CONTROL = "chat_control"
 _SLOT = "\u0000message\u0000"
 
 
-class ResilientRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]  # untyped base (python-socketio)
+class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ignore[misc]  # untyped base (python-socketio)
     """python-socketio's Redis manager with an outbox, keep-alives and resubscription.
+
+    Each connection's rooms are indexed (``RoomIndex``) so that a disconnect
+    does not scan every room of the process.
 
     :param url: the Redis URL.
     :param channel: the control channel every process of one chat listens to

@@ -316,6 +316,48 @@ NAMES: tuple[Private, ...] = (
         "the manager subscribes at start-up instead of at the first connection",
     ),
     Private(
+        "socketio.base_manager:BaseManager.basic_disconnect",
+        "replace",
+        "transport/roomindex.py",
+        "it tests every room of the process for the leaving sid (quadratic in a "
+        "reconnect storm); ours leaves the rooms its index names",
+        "(self, sid, namespace, **kwargs)",
+        frozenset(
+            {
+                "2e6fe0647e4e6b8a5cb57f87953337488154a15c39570a02739409127a7f3115",
+                "badf3313db9ad2e1d61a6e0581533ed9276eb6c178fce65e134fd112fd5bfd00",
+            }
+        ),
+    ),
+    Private(
+        "socketio.base_manager:BaseManager.get_rooms",
+        "replace",
+        "transport/roomindex.py",
+        "answered from the same index instead of a scan of every room",
+        "(self, sid, namespace)",
+        frozenset({"e6b56d8f19b1b66055184b0b187fc192149c2b7407e56c69be6c6df717c873d1"}),
+    ),
+    Private(
+        "socketio.base_manager:BaseManager.basic_enter_room",
+        "override",
+        "transport/roomindex.py",
+        "every way into a room passes here; the index must follow",
+        "(self, sid, namespace, room, eio_sid=None)",
+    ),
+    Private(
+        "socketio.base_manager:BaseManager.basic_leave_room",
+        "override",
+        "transport/roomindex.py",
+        "every way out of a room (leave, close, disconnect) passes here",
+        "(self, sid, namespace, room)",
+    ),
+    Private(
+        "socketio.base_manager:BaseManager.rooms",
+        "attr",
+        "transport/roomindex.py, transport/fanout.py",
+        "namespace -> room -> sid/eio_sid table, read by the broadcast and the index",
+    ),
+    Private(
         "socketio.async_pubsub_manager:AsyncPubSubManager.thread",
         "attr",
         "transport/bus.py",

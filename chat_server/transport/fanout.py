@@ -32,6 +32,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.sendqueue import DELIVERED_KINDS
 
 __all__ = ["LocalManager", "broadcast", "websocket_frame"]
@@ -151,7 +152,7 @@ async def broadcast(
         server.metrics.messages_delivered.labels(event).inc(direct)
 
 
-class LocalManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped base (python-socketio)
+class LocalManager(RoomIndex):
     """The client manager of a process without Redis, broadcasting through ``broadcast``."""
 
     async def emit(

@@ -31,12 +31,25 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import ConnectionLimiter
 from chat_server.transport.engine import GuardedEngineServer
 
-__all__ = ["ChatSocketServer"]
+__all__ = ["ChatSocketServer", "TextPacket"]
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 _RATE_LIMITED_MESSAGE = "Too many events; wait retry_after seconds before sending again."
+
+
+class TextPacket(sio_packet.Packet):  # type: ignore[misc]  # untyped base (python-socketio)
+    """python-socketio's packet, never binary: the chat sends JSON only.
+
+    Building a packet otherwise walks the whole payload looking for bytes
+    (every message of a join answer's history, every member), for every ack
+    and broadcast; binary packets that arrive are refused before this matters.
+    ``uses_binary_events`` is python-socketio's own switch (its MessagePack
+    packet turns it off too).
+    """
+
+    uses_binary_events = False
 
 
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped base (python-socketio)
@@ -55,6 +68,8 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
     """
 
     eio: GuardedEngineServer
+    #: The Socket.IO packet class (``TextPacket`` unless a serializer was given).
+    packet_class: Any
     #: Called with the sid of each connection once its CONNECT reply is sent.
     on_connected: Callable[[str], Awaitable[None]] | None = None
     #: The ack of an event no handler may see (reserved or non-string name).
@@ -82,6 +97,8 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped b
         self._rate = (rate_burst, rate_per_second)
         self._limiters: dict[str, ConnectionLimiter] = {}
         super().__init__(**kwargs)
+        if self.packet_class is sio_packet.Packet:
+            self.packet_class = TextPacket
 
     def _engineio_server_class(self) -> Any:
         return functools.partial(

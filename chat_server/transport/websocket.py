@@ -18,6 +18,7 @@ from aiohttp.http_websocket import WebSocketError
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from chat_server.transport.fanout import websocket_frame
 from chat_server.transport.screening import screen_packet
 from chat_server.transport.sendqueue import SendQueue
 
@@ -173,6 +174,33 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
+def _write_direct(socket: Any, ws: GuardedWebSocket, packets: list[Any]) -> bool:
+    """Write ``packets`` as one ``write`` of WebSocket frames, if the transport is idle.
+
+    aiohttp's writer costs a frame build, a lock and a flow-control check per
+    packet, and one system call each; a handshake's CONNECT answer and
+    ``welcome``, or an ack and what followed it, are usually taken together.
+    Only with nothing unsent in the TCP transport (a client that keeps up):
+    otherwise aiohttp's writer, which waits for the transport to drain, does
+    it. The frames are the ones the broadcast path writes (fanout.py); the
+    server never negotiates compression, so they are what aiohttp would send.
+    """
+    transport = getattr(socket, "chat_transport", None)
+    if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+        return False
+    if ws._sock.closed:
+        return False  # aiohttp sent or answered a close frame: nothing may follow it
+    encoded = [pkt.encode() for pkt in packets]
+    if not all(isinstance(text, str) for text in encoded):
+        return False  # binary: not this chat's business, but aiohttp knows how
+    frames = [websocket_frame(text.encode()) for text in encoded]
+    transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+    if ws.queue is not None:
+        for _ in packets:
+            ws.queue.sent()
+    return True
+
+
 async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
     """The writer task: python-engineio's, taking packets as ``AsyncSocket.poll`` does."""
     queue = socket.queue
@@ -197,10 +225,13 @@ async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
                 break
             packets.append(pkt)
         try:
-            for pkt in packets:
-                await ws.send(pkt.encode())
+            if not _write_direct(socket, ws, packets):
+                for pkt in packets:
+                    await ws.send(pkt.encode())
         except BaseException:
             break
-        # Not kept while waiting for the next packet, which may be 25 s away.
-        del first, pkt, packets
+        # Not kept while waiting for the next packet, which may be 25 s away
+        # (pkt is unbound when the direct write took the batch).
+        first = pkt = None
+        del packets
     await ws.close()
