@@ -37,6 +37,9 @@ MAX_BODY = 64 * 1024
 #: Bytes of an answer's status line and headers, together, at most.
 MAX_HEAD = 16 * 1024
 _NO_BODY = frozenset({204, 304})
+#: Seconds between two looks for a request past its time-out, which
+#: therefore fires up to this much late.
+TICK = 0.1
 
 
 class HookError(Exception):
@@ -85,7 +88,8 @@ class HookClient:
         per-URL cap on requests in flight, so every request it allows can
         find a connection without opening one.
     :param timeout: seconds one ``post`` may take in all: connecting, TLS,
-        writing the request and reading the whole answer (5).
+        writing the request and reading the whole answer (5; it fires up
+        to ``TICK`` late).
     :param ssl_context: what ``https`` certificates are checked against
         (``ssl.create_default_context()``).
     :param max_body: bytes of an answer's body read at most (``MAX_BODY``).
@@ -106,6 +110,12 @@ class HookClient:
         self._targets: dict[str, _Target] = {}
         self._pools: dict[tuple[str, int, bool], _Pool] = {}
         self._closed = False
+        # Time-outs: one watchdog for all requests in flight rather than an
+        # ``asyncio.timeout`` each, whose timer handle cost more CPU than the
+        # request's own parsing.
+        self._deadlines: dict[asyncio.StreamWriter, float] = {}
+        self._expired: set[asyncio.StreamWriter] = set()
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         """POST ``body`` with ``headers`` to ``url``; the answer's status code.
@@ -122,10 +132,10 @@ class HookClient:
         lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}\r\n\r\n")
         request = target.head + "".join(lines).encode("latin-1") + body
+        deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout):
-                return await self._exchange(target, request)
-        except TimeoutError:
+            return await self._exchange(target, request, deadline)
+        except (TimeoutError, _Expired):
             raise HookError(f"no answer within {self.timeout:g} s") from None
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as exc:
             raise HookError(str(exc) or type(exc).__name__) from exc
@@ -133,6 +143,10 @@ class HookClient:
     async def aclose(self) -> None:
         """Close every idle connection; later ``post`` calls fail."""
         self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
         pools, self._pools = self._pools, {}
         for pool in pools.values():
             for _, writer in pool.idle:
@@ -141,7 +155,7 @@ class HookClient:
                 with contextlib.suppress(OSError, ssl.SSLError):
                     await writer.wait_closed()
 
-    async def _exchange(self, target: _Target, request: bytes) -> int:
+    async def _exchange(self, target: _Target, request: bytes, deadline: float) -> int:
         key = (target.host, target.port, target.tls)
         pool = self._pools.get(key)
         if pool is None:
@@ -152,32 +166,64 @@ class HookClient:
                 writer.close()
                 continue
             try:
-                status, reusable = await self._roundtrip(reader, writer, request)
+                status, reusable = await self._watched(reader, writer, request, deadline)
             except _Stale:
-                writer.close()
                 break  # closed by the receiver while idle: once more, anew
-            except BaseException:
-                writer.close()
-                raise
             self._put_back(pool, reader, writer, reusable)
             return status
-        reader, writer = await asyncio.open_connection(
-            target.host,
-            target.port,
-            ssl=self._ssl() if target.tls else None,
-            server_hostname=target.host if target.tls else None,
-            limit=MAX_HEAD,
-        )
+        async with asyncio.timeout_at(deadline):  # connecting is rare: kept alive after
+            reader, writer = await asyncio.open_connection(
+                target.host,
+                target.port,
+                ssl=self._ssl() if target.tls else None,
+                server_hostname=target.host if target.tls else None,
+                limit=MAX_HEAD,
+            )
         try:
-            status, reusable = await self._roundtrip(reader, writer, request)
+            status, reusable = await self._watched(reader, writer, request, deadline)
         except _Stale:
-            writer.close()
             raise HookError("the connection closed without an answer") from None
+        self._put_back(pool, reader, writer, reusable)
+        return status
+
+    async def _watched(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: bytes,
+        deadline: float,
+    ) -> tuple[int, bool]:
+        """``_roundtrip`` under the watchdog; on any error the connection is closed."""
+        self._deadlines[writer] = deadline
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch())
+        try:
+            return await self._roundtrip(reader, writer, request)
+        except Exception:
+            writer.close()
+            if writer in self._expired:
+                raise _Expired from None
+            raise
         except BaseException:
             writer.close()
             raise
-        self._put_back(pool, reader, writer, reusable)
-        return status
+        finally:
+            del self._deadlines[writer]
+            self._expired.discard(writer)
+
+    async def _watch(self) -> None:
+        """Cut the connection of every request past its deadline, while any is in flight."""
+        loop = asyncio.get_running_loop()
+        try:
+            while self._deadlines:
+                await asyncio.sleep(TICK)
+                now = loop.time()
+                for writer, deadline in list(self._deadlines.items()):
+                    if now >= deadline and writer not in self._expired:
+                        self._expired.add(writer)
+                        writer.transport.abort()
+        finally:
+            self._watchdog = None
 
     def _ssl(self) -> ssl.SSLContext:
         if self.ssl_context is None:
@@ -259,6 +305,10 @@ class HookClient:
 
 class _Stale(Exception):
     """A kept-alive connection closed before a single byte of answer."""
+
+
+class _Expired(Exception):
+    """A request the watchdog cut at its deadline."""
 
 
 def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
