@@ -187,6 +187,15 @@ async def test_slow_receiver_times_out_and_its_connection_is_dropped() -> None:
     assert len(set(seen.ports)) == 2
 
 
+async def test_answer_stalling_mid_body_times_out() -> None:
+    hooks = HookClient(timeout=0.3)
+    stalled = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok", hold=True)
+    async with raw_receiver(stalled) as (url, _):
+        with pytest.raises(HookError, match=r"no answer within 0\.3 s"):
+            await hooks.post(url, b"{}", HEADERS)
+    await hooks.aclose()
+
+
 async def test_redirect_is_answered_not_followed(client: HookClient) -> None:
     async def redirect(request: web.Request) -> web.Response:
         if request.path == "/elsewhere":
