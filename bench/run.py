@@ -129,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
         "--before",
         type=Path,
         help="also run ours from this checkout (say, a git worktree of an earlier commit), "
-        "as rows labelled 'ours@before', to compare two versions in one run",
+        "as rows labelled 'ours@before' (and 'ours@before +hooks' with --webhooks), "
+        "to compare two versions in one run",
     )
     p.add_argument(
         "--scaleout",
@@ -501,6 +502,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.webhooks:
         sink = WebhookSink(logdir)
         plan += [("ours", p, 1, {**extra_env, **sink.env}, " +hooks") for p in procs]
+        if args.before is not None:
+            plan += [("ours", p, 1, {**extra_env, **sink.env}, BEFORE + " +hooks") for p in procs]
     if "ours" in kinds and args.workers > 1:
         if _ours_has_workers():
             plan.append(("ours", 1, args.workers, extra_env, args.label))
@@ -567,7 +570,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             measured.pids = server_and_redis_pids  # type: ignore[method-assign]
             token = suffix.endswith(TOKEN)
             try:
-                hooked = sink if suffix == " +hooks" else None
+                hooked = sink if suffix.endswith(" +hooks") else None
                 row["scenarios"] = await _run_config(
                     measured,
                     cfg,

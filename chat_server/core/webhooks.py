@@ -15,7 +15,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +83,11 @@ class Webhooks:
         self.urls = tuple(urls)
         self.events = frozenset(events) if queue is not None else frozenset()
         self.metrics = metrics
+        #: ``chat_webhook_queued_total`` per type, looked up once (``labels()`` is not free).
+        self._queued: dict[str, Any] = {}
+        # Event ids need to be unique, not secret (the signature is what a
+        # receiver trusts): a seeded PRNG spares a getrandom() call per event.
+        self._ids = random.Random()
 
     @classmethod
     def from_settings(
@@ -107,7 +111,7 @@ class Webhooks:
         if self.queue is None or type not in self.events:
             return
         ts = int(time.time() * 1000)
-        event_id = uuid.uuid4().hex
+        event_id = f"{self._ids.getrandbits(128):032x}"
         body = json.dumps(
             {"id": event_id, "type": type, "ts": ts, "data": data},
             ensure_ascii=False,
@@ -125,7 +129,10 @@ class Webhooks:
                 log.warning("webhook queue full: event %s (%s) dropped", event_id, type)
                 self._count_dropped("queue_full", len(jobs) - taken)
         if self.metrics is not None and taken:
-            self.metrics.webhook_queued.labels(type).inc(taken)
+            counter = self._queued.get(type)
+            if counter is None:
+                counter = self._queued[type] = self.metrics.webhook_queued.labels(type)
+            counter.inc(taken)
 
     def _count_dropped(self, reason: str, n: int) -> None:
         if self.metrics is not None:

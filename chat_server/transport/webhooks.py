@@ -14,11 +14,10 @@ import contextlib
 import logging
 import time
 
-import aiohttp
-
 from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Job, WebhookQueue
 from chat_server.core.webhooks import RetryPolicy, sign
+from chat_server.transport.hookclient import HookClient, HookError
 
 __all__ = ["ATTEMPT_TIMEOUT", "MAX_HELD", "WebhookWorker"]
 
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 ATTEMPT_TIMEOUT = 5.0
 #: Deliveries one process holds at most.
 MAX_HELD = 10_000
-_TIMEOUT = aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
 #: Jobs taken from the queue in one go.
 BATCH = 100
 #: Seconds ``run()`` may spend, stopping, on reporting its last finished jobs.
@@ -38,10 +36,11 @@ QUEUE_RETRY_FIRST, QUEUE_RETRY_MAX = 0.1, 5.0
 
 
 class WebhookWorker:
-    """Delivers webhook jobs from ``queue`` over ``session``.
+    """Delivers webhook jobs from ``queue`` through ``client``.
 
     :param queue: where jobs wait (memory or Redis).
-    :param session: the ``aiohttp.ClientSession`` the POSTs go through.
+    :param client: the ``HookClient`` the POSTs go through (its time-out is
+        the attempt's, ``ATTEMPT_TIMEOUT``).
     :param secret: the key of the ``Chat-Webhook-Signature``.
     :param policy: when to retry and when to give up.
     :param metrics: delivered, retried, dropped, latency and held count here.
@@ -61,7 +60,7 @@ class WebhookWorker:
     def __init__(
         self,
         queue: WebhookQueue,
-        session: aiohttp.ClientSession,
+        client: HookClient,
         *,
         secret: str,
         policy: RetryPolicy,
@@ -72,7 +71,7 @@ class WebhookWorker:
         linger: float = 0.0,
     ) -> None:
         self.queue = queue
-        self.session = session
+        self.client = client
         self.secret = secret
         self.policy = policy
         self.metrics = metrics
@@ -212,17 +211,11 @@ class WebhookWorker:
                 "Chat-Webhook-Signature": sign(self.secret, stamp, job.body),
             }
             try:
-                async with self.session.post(
-                    job.url,
-                    data=job.body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=_TIMEOUT,
-                ) as response:
-                    ok = 200 <= response.status < 300
-                    reason = f"answered {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                ok, reason = False, str(exc) or type(exc).__name__
+                status = await self.client.post(job.url, job.body, headers)
+            except HookError as exc:
+                ok, reason = False, str(exc)
+            else:
+                ok, reason = 200 <= status < 300, f"answered {status}"
         if not ok:
             log.debug("webhook %s to %s failed (%s)", job.event_id, job.url, reason)
         return ok
