@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +94,15 @@ def test_nothing_reads_the_environment_but_the_command_line() -> None:
         if "os.environ" in path.read_text() or "getenv" in path.read_text()
     )
     assert readers == ["chat_server.__main__"]
+
+
+def test_the_module_map_in_the_docs_names_every_module_and_no_other() -> None:
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"^\| `([a-z_/]+\.py)` \|", doc, flags=re.MULTILINE))
+    modules = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" or path.parent.name == "stores"
+    }
+    assert sorted(modules - named) == [], "modules missing from docs/architecture.md"
+    assert sorted(named - modules) == [], "docs/architecture.md names modules that do not exist"
