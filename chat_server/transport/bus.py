@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 PUBLISH_BATCH = 256
 #: Ceiling of the back-off between attempts to publish or to resubscribe.
 MAX_BACKOFF = 2.0
+#: Seconds a pub/sub connection may take to close before it is left behind.
+CLOSE_TIMEOUT = 2.0
 FIRST_BACKOFF = 0.05
 #: Senders whose last sequence number is remembered (processes come and go).
 MAX_SENDERS = 1024
@@ -123,6 +125,8 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._pending_bytes = 0
         self._wakeup: asyncio.Event | None = None
         self._publisher: asyncio.Task[None] | None = None
+        # Set by aclose(): the listener stops on it even if a cancel is lost.
+        self._closing = False
         self._pub_client: aioredis.Redis | None = None
         self._seq = 0
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
@@ -263,7 +267,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
     async def _listen(self) -> AsyncIterator[dict[str, Any]]:
         backoff, lost = FIRST_BACKOFF, False
         previous: set[str] = set()
-        while True:
+        while not self._closing:
             # No retries: redis-py would reconnect and resubscribe behind our
             # back, and the gap it leaves would go unannounced.
             client = self._client(health_check_interval=0, retry=Retry(NoBackoff(), 0))
@@ -300,9 +304,11 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 self.subscribed = False
                 previous = self.subscriptions.detach() or previous
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)
                 with contextlib.suppress(Exception):
-                    await client.aclose()
+                    await asyncio.wait_for(client.aclose(), CLOSE_TIMEOUT)
+        # python-socketio's listener task ends quietly on a cancellation only.
+        raise asyncio.CancelledError
 
     async def _fill_gap(self) -> None:
         """Deliver from history what local connections missed, before the new subscription's news.
@@ -340,7 +346,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         loop = asyncio.get_running_loop()
         heard = loop.time()
         pinged_at: float | None = None
-        while True:
+        # redis-py's timeout inside get_message() can swallow a cancellation
+        # that lands as it fires (seen with redis 5.0.8): the flag still ends
+        # the loop within one timeout.
+        while not self._closing:
             message = await pubsub.get_message(timeout=1.0)
             now = loop.time()
             if message is None:
@@ -456,12 +465,15 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
 
     async def aclose(self) -> None:
         """Stop listening and publishing; close every Redis connection."""
+        self._closing = True
         tasks = [t for t in (getattr(self, "thread", None), self._publisher) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            done, _ = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT + 1.5)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so never logged as unhandled
         await self.subscriptions.aclose()
         await self._reset_pub_client()
 
