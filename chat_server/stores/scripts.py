@@ -2,8 +2,12 @@
 
 Redis runs a script atomically and one at a time, so each of these is one
 step nobody can see half done; what they publish leaves in the order they ran.
+Each touches the keys of one conversation only, which a Redis Cluster keeps
+in one slot (``stores/keys.py``); they publish with the command given
+(``PUBLISH`` on one Redis, ``SPUBLISH`` on a cluster, to a channel of that slot).
 
-The keys of one conversation ``<key>`` (``<p>`` is the store's prefix):
+The keys of one conversation ``<key>`` (``<p>`` is the store's prefix; on a
+cluster ``<key>`` is in braces, see ``stores/keys.py``):
 
 - ``<p>h:<key>``: a capped stream of the messages as first sent (field ``d``);
 - ``<p>trimmed:<key>``: the newest stream id the cap dropped;
@@ -47,6 +51,9 @@ local function clock(stream, revs)
   end
   return ms
 end
+local function next_seq(counter, multiplier, offset)
+  return redis.call('INCR', counter) * tonumber(multiplier) + tonumber(offset)
+end
 local function state_of(states, sid)
   if redis.call('HLEN', states) == 0 then return false end
   return redis.call('HGET', states, wire(sid))
@@ -63,12 +70,13 @@ end
 """
 
 # KEYS: stream, trimmed, seq, states, revs[, once]
-# ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds
+# ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds,
+#       publish command, seq multiplier, seq offset
 #
-# Takes the id from the conversation's clock and a counter shared by all
-# conversations, remembers the newest id the cap trims away (so ``after`` can
-# tell whether anything was lost) and drops the trimmed messages' states,
-# appends, and (given channels) publishes the message framed by head and
+# Takes the id from the conversation's clock and its counter (``keys.SeqKey``:
+# ids stay unique across conversations), remembers the newest id the cap
+# trims away (so ``after`` can tell whether anything was lost) and drops the
+# trimmed messages' states, appends, and (given channels) publishes the message framed by head and
 # tail on each, in the order given. With an idempotency key (``once``): if it
 # holds an id, that id comes back with 1 and nothing is written; otherwise the
 # new id is kept under it, so racing retries store exactly once at no extra
@@ -82,7 +90,7 @@ if once then
   if prior then return {prior, 1} end
 end
 local ms = clock(KEYS[1], KEYS[5])
-local seq = redis.call('INCR', KEYS[3])
+local seq = next_seq(KEYS[3], ARGV[8], ARGV[9])
 local cap = tonumber(ARGV[1])
 local len = redis.call('XLEN', KEYS[1])
 if len >= cap then
@@ -104,7 +112,7 @@ if ARGV[3] ~= '' then
   local message = '{"id":"' .. w .. '",' .. body .. ',"ts":' .. string.format('%d', ms)
     .. ',"rev":"' .. w .. '"}'
   local framed = ARGV[4] .. message .. ARGV[5]
-  for channel in string.gmatch(ARGV[3], '%S+') do redis.call('PUBLISH', channel, framed) end
+  for channel in string.gmatch(ARGV[3], '%S+') do redis.call(ARGV[7], channel, framed) end
 end
 if once then redis.call('SET', once, id, 'EX', ARGV[6]) end
 return {id, 0}
@@ -141,7 +149,8 @@ return {out, redis.call('GET', KEYS[2]), updates}
 
 # KEYS: stream, states, revs, seq
 # ARGV: stream id, wire id, op, actor, moderates ('1'), text, emoji, add ('1'),
-#       channels (space-separated), head, tail, max distinct reactions
+#       channels (space-separated), head, tail, max distinct reactions,
+#       publish command, seq multiplier, seq offset
 # Returns {'ok', state JSON}, {'same', state JSON} (nothing to do), or
 # {'not_found' | 'forbidden' | 'too_many'}: core/changes.py's rules.
 CHANGE = (
@@ -198,7 +207,7 @@ else
   if next(reactions) == nil then msg.reactions = nil else msg.reactions = reactions end
 end
 local ms = clock(KEYS[1], KEYS[3])
-local rev = wire(string.format('%d-%d', ms, redis.call('INCR', KEYS[4])))
+local rev = wire(string.format('%d-%d', ms, next_seq(KEYS[4], ARGV[14], ARGV[15])))
 if msg.rev ~= id then redis.call('ZREM', KEYS[3], msg.rev .. ' ' .. id) end
 redis.call('ZADD', KEYS[3], 0, rev .. ' ' .. id)
 msg.rev = rev
@@ -206,7 +215,7 @@ local json = cjson.encode(msg)
 redis.call('HSET', KEYS[2], id, json)
 if ARGV[9] ~= '' then
   local framed = ARGV[10] .. json .. ARGV[11]
-  for channel in string.gmatch(ARGV[9], '%S+') do redis.call('PUBLISH', channel, framed) end
+  for channel in string.gmatch(ARGV[9], '%S+') do redis.call(ARGV[13], channel, framed) end
 end
 return {'ok', json}
 """

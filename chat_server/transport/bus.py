@@ -22,6 +22,11 @@ keeps its message format and local delivery, and changes the plumbing:
   nothing for its traffic. Entering a room waits until its channel is
   active, so a ``join`` is never answered before the room's messages can
   reach the connection.
+
+On a Redis Cluster (``redis+cluster://``) the same happens over sharded
+pub/sub: ``SPUBLISH`` to each channel's slot, and ``ShardedPubSub``
+(``sharded.py``) subscribing on the masters; the control channel is one
+shard channel every process subscribes to.
 """
 
 from __future__ import annotations
@@ -37,16 +42,19 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 import socketio
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Publication
+from chat_server.core.settings import RedisTarget
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
 from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
+from chat_server.transport.sharded import ShardedPubSub
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
 
@@ -74,7 +82,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
     Each connection's rooms are indexed (``RoomIndex``) so that a disconnect
     does not scan every room of the process.
 
-    :param url: the Redis URL.
+    :param url: the Redis URL (``redis+cluster://`` for a cluster).
     :param channel: the control channel every process of one chat listens to
         (broadcasts and control messages; everything, with ``per_room`` off).
     :param per_room: route rooms and users on channels of their own (True).
@@ -130,9 +138,13 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._pub_client: aioredis.Redis | None = None
         self._seq = 0
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.target = RedisTarget.parse(url)
 
-    def _client(self, **overrides: Any) -> aioredis.Redis:
+    def _client(self, **overrides: Any) -> Any:
+        """A client of the Redis, or of the cluster, with ``overrides`` on the usual options."""
         options = {**client_options(), **self.redis_options, **overrides}
+        if self.target.cluster:
+            return RedisCluster.from_url(self.target.url, **options)
         return aioredis.Redis.from_url(self.redis_url, **options)
 
     # -- publishing ---------------------------------------------------------------
@@ -216,9 +228,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         async with self._pub_client.pipeline(transaction=False) as pipe:
             # An emit to several groups goes on each one's channel; a process
             # listening to two of them drops the second copy by its sequence.
+            send = pipe.spublish if self.target.cluster else pipe.publish
             for payload, _, channels in batch:
                 for channel in channels:
-                    pipe.publish(channel, payload)
+                    send(channel, payload)
             await pipe.execute()
 
     async def _reset_pub_client(self) -> None:
@@ -270,8 +283,13 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         while not self._closing:
             # No retries: redis-py would reconnect and resubscribe behind our
             # back, and the gap it leaves would go unannounced.
-            client = self._client(health_check_interval=0, retry=Retry(NoBackoff(), 0))
-            pubsub: Any = client.pubsub()
+            quiet = {"health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
+            client = self._client(**quiet)
+            pubsub: Any = (
+                ShardedPubSub(client, quiet, self.keepalive_timeout)
+                if self.target.cluster
+                else client.pubsub()
+            )
             try:
                 # Every channel with a local member, the control channel too.
                 await self.subscriptions.attach(pubsub, previous)
