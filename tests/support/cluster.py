@@ -159,6 +159,24 @@ class RedisClusterServers:
                 raise RuntimeError(f"replicas not in sync after {timeout} s")
             time.sleep(0.05)
 
+    def wait_replicated(self, port: int, timeout: float = 10.0) -> None:
+        """Wait until every replica of the master on ``port`` has all it wrote so far.
+
+        Redis replicates asynchronously: a write the master acknowledged a
+        moment before it died may be missing on the replica that takes over.
+        A test that kills a master and checks what survived waits here first.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.client(port) as client:
+                info = client.info("replication")
+            offsets = [v["offset"] for k, v in info.items() if k.startswith("slave")]
+            if offsets and all(o == info["master_repl_offset"] for o in offsets):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replicas of {port} still behind after {timeout} s: {info}")
+            time.sleep(0.02)
+
     def kill(self, port: int) -> None:
         """SIGKILL one node, as a crash would."""
         self.node(port).kill()
