@@ -10,16 +10,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.support.chat import alice_and_bob_in_a_room, unique
-from tests.support.clients import ChatClient
+from tests.support.chat import alice_and_bob_in_a_room, join, unique
+from tests.support.faults import assert_recovered, health, live_flow, report, until
 from tests.support.fixtures import Connect, StartProcesses
-from tests.support.health import wait_for
 from tests.support.process import ServerProcess
 from tests.support.redis import RedisServer, kill_subscriptions, redis_binary
 from tests.support.settings import API_KEY
@@ -29,54 +27,6 @@ pytestmark = pytest.mark.redis
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 #: Presence expires quickly, so that the SIGKILL test need not wait 45 s.
 FAST_PRESENCE = {"CHAT_PRESENCE_TTL": "3"}
-
-
-def report(capsys: pytest.CaptureFixture[str], line: str) -> None:
-    with capsys.disabled():
-        print(f"\n[fault] {line}")
-
-
-async def health(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(f"{url}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as resp:
-        return resp.status, await resp.json()
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float) -> float:  # noqa: ASYNC109
-    """Seconds until ``check()`` holds; fails after ``timeout``."""
-    return await wait_for(check, timeout, interval=0.05)
-
-
-async def join(client: ChatClient, room: str, **extra: Any) -> dict[str, Any]:
-    ack = await client.call("join", {"room": room, **extra})
-    assert ack["ok"] is True, ack
-    result: dict[str, Any] = ack
-    return result
-
-
-async def live_flow(sender: ChatClient, receiver: ChatClient, room: str) -> tuple[float, set[str]]:
-    """Send every 100 ms until ``receiver`` gets one live; returns (seconds, acked ids).
-
-    Failed sends (Redis still away) are fine; ``acked`` holds the ids of those
-    the server accepted, so the caller can check none of them is lost.
-    """
-    start = time.monotonic()
-    acked: set[str] = set()
-    receiver.pending("message")
-    while True:
-        ack = await sender.call("message", {"room": room, "text": f"probe {len(acked)}"})
-        if ack.get("ok"):
-            acked.add(ack["id"])
-        if any(m["id"] in acked for m in receiver.pending("message")):
-            return time.monotonic() - start, acked
-        assert time.monotonic() - start < 15, "no live delivery across processes"
-        await asyncio.sleep(0.1)
-
-
-async def assert_recovered(client: ChatClient, room: str, since: str, acked: set[str]) -> None:
-    """Every acked id is in the room's history after ``since`` (the gap is fillable)."""
-    ack = await join(client, room, since=since)
-    ids = {m["id"] for m in ack["history"]}
-    assert acked <= ids, f"acked but not in history: {sorted(acked - ids)}"
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
-__all__ = ["free_port"]
+__all__ = ["free_cluster_port", "free_port"]
 
 
 def free_port() -> int:
@@ -17,3 +18,26 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_cluster_port() -> int:
+    """A free port for a Redis Cluster node: at most 55535, with port + 10000 free too.
+
+    A cluster node also listens on its port plus 10,000 (the cluster bus), so
+    the kernel's pick from the ephemeral range (often above 55535) will not
+    do; ports are drawn at random below that and both checked.
+    """
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 55536)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True

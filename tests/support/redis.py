@@ -63,9 +63,13 @@ class RedisServer:
                  ``url`` can reconnect to a restarted Redis.
     :param persistent: keep an append-only file synced on every write, so
                  that what Redis acknowledged survives ``kill()`` and ``start()``.
+    :param config: more configuration lines (``tests/support/cluster.py``
+                 makes cluster nodes with it).
     """
 
-    def __init__(self, port: int | None = None, *, persistent: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, *, persistent: bool = False, config: str = ""
+    ) -> None:
         binary = redis_binary()
         if binary is None:
             raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
@@ -74,10 +78,16 @@ class RedisServer:
         self._dir = Path(tempfile.mkdtemp(prefix="chat-test-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
         self.persistent = persistent
+        self.config = config
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def directory(self) -> Path:
+        """The server's working directory (its files, and its log)."""
+        return self._dir
 
     @property
     def log_path(self) -> Path:
@@ -94,7 +104,7 @@ class RedisServer:
             'save ""\n'
             + ("appendonly yes\nappendfsync always\n" if self.persistent else "appendonly no\n")
             + f"dir {self._dir}\n"
-            f"logfile {self.log_path}\n"
+            f"logfile {self.log_path}\n" + self.config
         )
         self._proc = subprocess.Popen(
             [self.binary, "-"],
