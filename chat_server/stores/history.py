@@ -243,11 +243,22 @@ class RedisHistory:
         return Publication(inside, publication.head, publication.tail), after
 
     async def _publish_after(
-        self, publication: Publication | None, channels: tuple[str, ...], message: str
+        self,
+        publication: Publication | None,
+        channels: tuple[str, ...],
+        message: str,
+        order: list[Any],
     ) -> None:
+        """Publish on the channels the script could not reach, with the event's place.
+
+        ``order`` is ``[conversation, this event, the one before]`` (wire
+        ids or revs): two processes' publications may cross on the way, and
+        the receiving bus (``transport/reorder.py``) puts them back in order.
+        """
         if publication is None or not channels:
             return
-        framed = publication.head + message + publication.tail
+        tail = publication.tail[:-1] + ',"order":' + json.dumps(order) + publication.tail[-1]
+        framed = publication.head + message + tail
         for channel in channels:
             await self.redis.execute_command(self._publish, channel, framed)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
@@ -272,7 +283,7 @@ class RedisHistory:
         if once is not None:
             keys.append(once)
         inside, after = self._split(key, publication)
-        raw_id, replayed = await self._append(
+        raw_id, replayed, prev = await self._append(
             keys=keys,
             args=[
                 self.size,
@@ -286,7 +297,8 @@ class RedisHistory:
         )
         message = _stamped(_wire_id(raw_id), record)
         if not replayed:
-            await self._publish_after(publication, after, _message_json(message, data))
+            order = [key, message["id"], _text(prev)]
+            await self._publish_after(publication, after, _message_json(message, data), order)
         return message, bool(replayed)
 
     async def latest(self, key: str, limit: int) -> list[Record]:
@@ -324,9 +336,11 @@ class RedisHistory:
         status = reply[0].decode()
         if status not in ("ok", "same"):
             raise refusal(status)
+        changed = json.loads(reply[1])
         if status == "ok":
-            await self._publish_after(publication, after, reply[1].decode())
-        return Changed(json.loads(reply[1]), status == "ok")
+            order = [key, changed["rev"], _text(reply[2])]
+            await self._publish_after(publication, after, reply[1].decode(), order)
+        return Changed(changed, status == "ok")
 
     async def unread(self, key: str, user: str, marker: str | None) -> int:
         stream, _, states, _ = self._keys(key)
@@ -339,6 +353,10 @@ def _frame(publication: Publication | None) -> tuple[str, str, str]:
     if publication is None:
         return ("", "", "")
     return (" ".join(publication.channels), publication.head, publication.tail)
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode()
 
 
 def _message_json(message: Record, data: str) -> str:

@@ -37,19 +37,26 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Also returns the wire id or rev of the conversation's newest event so far
+-- (false for none): a publication that cannot leave from the script carries
+-- it, so that receivers can put the conversation's events back in order.
 local function clock(stream, revs)
   local ms = now_ms()
+  local prev = false
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
   if #last > 0 then
+    prev = wire(last[1][1])
     local last_ms = tonumber(string.match(last[1][1], '^(%d+)-'))
     if last_ms > ms then ms = last_ms end
   end
   local top = redis.call('ZREVRANGEBYLEX', revs, '+', '-', 'LIMIT', 0, 1)
   if #top > 0 then
+    local rev = string.sub(top[1], 1, 32)
+    if not prev or rev > prev then prev = rev end
     local rev_ms = tonumber(string.sub(top[1], 1, 15))
     if rev_ms > ms then ms = rev_ms end
   end
-  return ms
+  return ms, prev
 end
 local function next_seq(counter, multiplier, offset)
   return redis.call('INCR', counter) * tonumber(multiplier) + tonumber(offset)
@@ -72,6 +79,7 @@ end
 # KEYS: stream, trimmed, seq, states, revs[, once]
 # ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds,
 #       publish command, seq multiplier, seq offset
+# Returns {stream id, 1 if replayed else 0, the previous event (see clock)}.
 #
 # Takes the id from the conversation's clock and its counter (``keys.SeqKey``:
 # ids stay unique across conversations), remembers the newest id the cap
@@ -87,9 +95,9 @@ APPEND = (
 local once = KEYS[6]
 if once then
   local prior = redis.call('GET', once)
-  if prior then return {prior, 1} end
+  if prior then return {prior, 1, false} end
 end
-local ms = clock(KEYS[1], KEYS[5])
+local ms, prev = clock(KEYS[1], KEYS[5])
 local seq = next_seq(KEYS[3], ARGV[8], ARGV[9])
 local cap = tonumber(ARGV[1])
 local len = redis.call('XLEN', KEYS[1])
@@ -115,7 +123,7 @@ if ARGV[3] ~= '' then
   for channel in string.gmatch(ARGV[3], '%S+') do redis.call(ARGV[7], channel, framed) end
 end
 if once then redis.call('SET', once, id, 'EX', ARGV[6]) end
-return {id, 0}
+return {id, 0, prev}
 """
 )
 
@@ -151,7 +159,8 @@ return {out, redis.call('GET', KEYS[2]), updates}
 # ARGV: stream id, wire id, op, actor, moderates ('1'), text, emoji, add ('1'),
 #       channels (space-separated), head, tail, max distinct reactions,
 #       publish command, seq multiplier, seq offset
-# Returns {'ok', state JSON}, {'same', state JSON} (nothing to do), or
+# Returns {'ok', state JSON, previous event (see clock)}, {'same', state JSON}
+# (nothing to do), or
 # {'not_found' | 'forbidden' | 'too_many'}: core/changes.py's rules.
 CHANGE = (
     _PRELUDE
@@ -206,7 +215,7 @@ else
   end
   if next(reactions) == nil then msg.reactions = nil else msg.reactions = reactions end
 end
-local ms = clock(KEYS[1], KEYS[3])
+local ms, prev = clock(KEYS[1], KEYS[3])
 local rev = wire(string.format('%d-%d', ms, next_seq(KEYS[4], ARGV[14], ARGV[15])))
 if msg.rev ~= id then redis.call('ZREM', KEYS[3], msg.rev .. ' ' .. id) end
 redis.call('ZADD', KEYS[3], 0, rev .. ' ' .. id)
@@ -217,7 +226,7 @@ if ARGV[9] ~= '' then
   local framed = ARGV[10] .. json .. ARGV[11]
   for channel in string.gmatch(ARGV[9], '%S+') do redis.call(ARGV[13], channel, framed) end
 end
-return {'ok', json}
+return {'ok', json, prev}
 """
 )
 

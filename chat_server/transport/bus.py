@@ -52,6 +52,7 @@ from chat_server.core.settings import RedisTarget
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
+from chat_server.transport.reorder import Reorder
 from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
 from chat_server.transport.sharded import ShardedPubSub
@@ -139,6 +140,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._seq = 0
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.target = RedisTarget.parse(url)
+        self.reorder = Reorder()
 
     def _client(self, **overrides: Any) -> Any:
         """A client of the Redis, or of the cluster, with ``overrides`` on the usual options."""
@@ -320,6 +322,8 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 backoff = min(backoff * 2, MAX_BACKOFF)
             finally:
                 self.subscribed = False
+                # What was held is in history: the gap filler delivers it.
+                self.reorder.clear()
                 previous = self.subscriptions.detach() or previous
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)
@@ -368,8 +372,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         # that lands as it fires (seen with redis 5.0.8): the flag still ends
         # the loop within one timeout.
         while not self._closing:
-            message = await pubsub.get_message(timeout=1.0)
+            message = await pubsub.get_message(timeout=self._wait(loop.time()))
             now = loop.time()
+            for held in self.reorder.due(now):
+                yield held
             if message is None:
                 if pinged_at is not None:
                     if now - pinged_at > self.keepalive_timeout:
@@ -384,9 +390,15 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 self.metrics.bus_messages_received.inc()
                 data = self._decode(message.get("data"))
                 if data is not None:
-                    yield data
+                    for ready in self.reorder.offer(data, now):
+                        yield ready
             elif kind in ("subscribe", "unsubscribe") and isinstance(channel, bytes):
                 self.subscriptions.confirmed(kind, channel.decode())
+
+    def _wait(self, now: float) -> float:
+        """Seconds to wait for a message: 1, or less if a held one is due sooner."""
+        deadline = self.reorder.next_deadline()
+        return 1.0 if deadline is None else min(1.0, max(0.0, deadline - now))
 
     def _decode(self, raw: Any) -> dict[str, Any] | None:
         try:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
+from chat_server.core.settings import RedisTarget
 from tests.support.health import wait_for
 from tests.support.ports import free_port
 
@@ -190,7 +192,24 @@ class RedisServer:
 
 
 async def kill_subscriptions(url: str) -> int:
-    """Have the Redis at ``url`` drop every pub/sub client; how many it dropped."""
+    """Have the Redis at ``url`` drop every pub/sub client; how many it dropped.
+
+    On a cluster (``redis+cluster://``) every node drops its own, sharded
+    subscribers included.
+    """
+    target = RedisTarget.parse(url)
+    if not target.cluster:
+        return await _kill_subscriptions(target.url)
+    cluster = RedisCluster.from_url(target.url)
+    try:
+        await cluster.initialize()
+        nodes = [f"redis://{node.host}:{node.port}" for node in cluster.get_nodes()]
+    finally:
+        await cluster.aclose()
+    return sum([await _kill_subscriptions(node) for node in nodes])
+
+
+async def _kill_subscriptions(url: str) -> int:
     client = aioredis.Redis.from_url(url)
     try:
         killed: int = await client.client_kill_filter(_type="pubsub")
