@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -218,13 +219,34 @@ async def _kill_subscriptions(url: str) -> int:
     return killed
 
 
-async def subscribers(client: aioredis.Redis, channel: str) -> int:
-    """How many connections are subscribed to ``channel`` (``PUBSUB NUMSUB``)."""
+async def subscribers(client: aioredis.Redis | RedisCluster, channel: str) -> int:
+    """How many connections are subscribed to ``channel``.
+
+    ``PUBSUB NUMSUB`` on one Redis; on a cluster ``PUBSUB SHARDNUMSUB`` on the
+    master of the channel's slot, where its sharded subscribers are.
+    """
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        node = client.get_node_from_key(channel)
+        reply = await client.execute_command("PUBSUB SHARDNUMSUB", channel, target_nodes=node)
+        return int(dict(_pairs(reply)).get(channel.encode(), 0))
     ((_, count),) = await client.pubsub_numsub(channel)
     return int(count)
 
 
-async def wait_unsubscribed(client: aioredis.Redis, channel: str, timeout: float = 5) -> None:  # noqa: ASYNC109
+def _pairs(reply: Any) -> list[tuple[Any, Any]]:
+    if isinstance(reply, dict):
+        return list(reply.items())
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [tuple(pair) for pair in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))
+
+
+async def wait_unsubscribed(
+    client: aioredis.Redis | RedisCluster,
+    channel: str,
+    timeout: float = 5,  # noqa: ASYNC109
+) -> None:
     """Wait until nobody is subscribed to ``channel``; AssertionError after ``timeout``."""
 
     async def gone() -> bool:
