@@ -26,7 +26,9 @@ keeps its message format and local delivery, and changes the plumbing:
 On a Redis Cluster (``redis+cluster://``) the same happens over sharded
 pub/sub: ``SPUBLISH`` to each channel's slot, and ``ShardedPubSub``
 (``sharded.py``) subscribing on the masters; the control channel is one
-shard channel every process subscribes to.
+shard channel every process subscribes to. Private messages there are
+published after their script, so what arrives with an ``order`` passes
+through ``Reorder`` (``reorder.py``) before it is delivered.
 """
 
 from __future__ import annotations
