@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 import socketio
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -143,13 +143,22 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.target = RedisTarget.parse(url)
         self.reorder = Reorder()
+        #: Cluster nodes seen in the last slot table: a new client starts from
+        #: them too, so losing the node of the URL does not lose the cluster.
+        self._cluster_nodes: set[tuple[str, int]] = set()
 
     def _client(self, **overrides: Any) -> Any:
         """A client of the Redis, or of the cluster, with ``overrides`` on the usual options."""
         options = {**client_options(), **self.redis_options, **overrides}
         if self.target.cluster:
-            return RedisCluster.from_url(self.target.url, **options)
+            known = [ClusterNode(host, port) for host, port in sorted(self._cluster_nodes)]
+            return RedisCluster.from_url(self.target.url, startup_nodes=known or None, **options)
         return aioredis.Redis.from_url(self.redis_url, **options)
+
+    def _remember_nodes(self, client: Any) -> None:
+        if isinstance(client, RedisCluster):
+            found = {(node.host, int(node.port)) for node in client.get_nodes()}
+            self._cluster_nodes = found or self._cluster_nodes
 
     # -- publishing ---------------------------------------------------------------
 
@@ -237,6 +246,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 for channel in channels:
                     send(channel, payload)
             await pipe.execute()
+        self._remember_nodes(self._pub_client)
 
     async def _reset_pub_client(self) -> None:
         client, self._pub_client = self._pub_client, None
@@ -297,6 +307,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
             try:
                 # Every channel with a local member, the control channel too.
                 await self.subscriptions.attach(pubsub, previous)
+                self._remember_nodes(client)
                 self.subscribed = True
                 if lost:
                     log.info("subscribed to Redis again")
