@@ -118,7 +118,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         redis_options: dict[str, Any] | None = None,
         json: Any = None,
     ) -> None:
-        super().__init__(url, channel=channel, redis_options=redis_options)
+        target = RedisTarget.parse(url)
+        # The base class gets a URL redis-py reads (python-socketio 5.14.1
+        # builds a client of it at once, and redis-py knows no ``+cluster``).
+        super().__init__(target.url, channel=channel, redis_options=redis_options)
         # Set here: python-socketio 5.14's managers have no ``json`` of their own.
         self.json = json if json is not None else stdlib_json
         self.metrics = metrics
@@ -141,7 +144,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._pub_client: aioredis.Redis | None = None
         self._seq = 0
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self.target = RedisTarget.parse(url)
+        self.target = target
         self.reorder = Reorder()
         #: Cluster nodes seen in the last slot table: a new client starts from
         #: them too, so losing the node of the URL does not lose the cluster.
