@@ -28,6 +28,10 @@ PLAIN_ONLY = {
     "persistent_redis": "restarts a single Redis from its dump",
     # Database numbers: a Redis Cluster has database 0 only.
     "redis_server": "uses the session Redis's other database numbers",
+    # A cluster of the test's own, which it breaks (test_cluster_faults.py):
+    # the session's Redis or cluster would only be started for nothing.
+    "replicated_cluster": "breaks a cluster with replicas of its own",
+    "own_cluster": "reshards a cluster of its own",
 }
 
 KINDS = ("redis", "cluster")
