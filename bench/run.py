@@ -840,7 +840,8 @@ def _main_scaleout(args: argparse.Namespace) -> int:
     print()
     print(
         "CPU per 100k deliveries: user + system of every server process (or of the "
-        "private redis-server), over the measured seconds, for the same paced load."
+        "private redis-server; for the cluster row, of its three masters together), "
+        "over the measured seconds, for the same paced load."
     )
     print(f"raw results: {out}")
     return 0

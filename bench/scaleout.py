@@ -13,6 +13,7 @@ paced so that the load is the same whatever ``P`` is.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from bench.servers import (
     redis_flush,
     settle,
     start_redis,
+    start_redis_cluster,
 )
 
 __all__ = ["placement", "run", "scale_out", "table"]
@@ -189,11 +191,13 @@ async def _lost(clients: list[list[Client]], sent: list[int], timeout: float = 2
 
 
 #: The rows of one process count: server kind, routing, and its environment.
-#: Ours as it is, ours with the single-channel design, and Node's socket.io
-#: with its sharded Redis adapter (a channel per room, SPUBLISH/SSUBSCRIBE).
+#: Ours as it is, ours with the single-channel design, ours on a 3-master
+#: Redis Cluster (sharded pub/sub), and Node's socket.io with its sharded
+#: Redis adapter (a channel per room, SPUBLISH/SSUBSCRIBE) on one Redis.
 ROWS = (
     ("ours", "rooms", {"CHAT_BUS_ROUTING": "rooms"}),
     ("ours", "single", {"CHAT_BUS_ROUTING": "single"}),
+    ("ours", "cluster", {"CHAT_BUS_ROUTING": "rooms"}),
     ("node", "sharded", {"REDIS_ADAPTER": "sharded"}),
 )
 
@@ -227,19 +231,27 @@ async def run(
         report["notes"] = [f"Node skipped: {reason}"]
         print(f"note: Node skipped: {reason}", flush=True)
         rows = [row for row in rows if row[0] != "node"]
+    if shutil.which("redis-cli") is None:
+        report.setdefault("notes", []).append("cluster row skipped: redis-cli is not installed")
+        rows = [row for row in rows if row[1] != "cluster"]
     redis, redis_url = start_redis(logdir)
+    cluster = start_redis_cluster(logdir) if any(r[1] == "cluster" for r in rows) else None
     try:
         for nproc in processes:
             for kind, routing, env in rows:
+                url, redis_pids = redis_url, [redis.popen.pid]
+                if routing == "cluster" and cluster is not None:
+                    cluster.flush()
+                    url, redis_pids = cluster.url, cluster.pids
                 redis_flush(redis_url)
-                servers = ServerSet(kind, nproc, redis_url, logdir, extra_env=env)
+                servers = ServerSet(kind, nproc, url, logdir, extra_env=env)
                 print(f"{kind}, {nproc} processes, routing {routing}:", flush=True)
                 servers.start()
                 try:
                     row = await scale_out(
                         servers.ports,
                         servers.pids,
-                        [redis.popen.pid],
+                        redis_pids,
                         tag=f"{routing[:2]}{nproc}",
                         metrics=kind == "ours",
                         **figures,  # type: ignore[arg-type]
@@ -251,6 +263,8 @@ async def run(
                 report["rows"].append(row)
     finally:
         redis.stop()
+        if cluster is not None:
+            cluster.stop()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     return report
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -164,6 +165,102 @@ def start_redis(logdir: Path) -> tuple[Proc, str]:
         time.sleep(0.05)
     proc.stop()
     raise RuntimeError(f"redis-server did not start:\n{proc.tail()}")
+
+
+@dataclass
+class RedisCluster:
+    """A private Redis Cluster of ``len(nodes)`` masters, no replicas."""
+
+    nodes: list[Proc]
+    ports: list[int]
+
+    @property
+    def url(self) -> str:
+        """The chat's ``REDIS_URL`` for it."""
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def pids(self) -> list[int]:
+        """Every node's pid (their CPU is the cluster's)."""
+        return [node.popen.pid for node in self.nodes]
+
+    def flush(self) -> None:
+        """FLUSHALL on every master."""
+        for port in self.ports:
+            redis_flush(f"redis://127.0.0.1:{port}/0")
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            node.stop()
+
+
+def start_redis_cluster(logdir: Path, masters: int = 3) -> RedisCluster:
+    """A private Redis Cluster on free ports (each at most 55535: the cluster bus is +10000)."""
+    exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if exe is None or cli is None:
+        raise RuntimeError("redis-server and redis-cli are needed for a cluster")
+    ports, nodes = [], []
+    for _ in range(masters):
+        port = _cluster_port()
+        node_dir = logdir / f"cluster-{port}"
+        node_dir.mkdir()
+        argv = [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        argv += ["no", "--dir", str(node_dir), "--cluster-enabled", "yes"]
+        nodes.append(_spawn(f"redis-cluster-{port}", argv, dict(os.environ), logdir))
+        ports.append(port)
+    cluster = RedisCluster(nodes, ports)
+    try:
+        for port in ports:
+            _wait_pong(port)
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        _wait_cluster_ok(ports)
+    except Exception:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def _cluster_port() -> int:
+    while True:
+        port = random.randrange(20000, 55536)
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+            return port
+
+
+def _ask(port: int, command: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), 0.5) as s:
+        s.sendall(command + b"\r\n")
+        return s.recv(4096)
+
+
+def _wait_pong(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if _ask(port, b"PING").startswith(b"+PONG"):
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server on {port} did not start")
+
+
+def _wait_cluster_ok(ports: Sequence[int]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if all(b"cluster_state:ok" in _ask(p, b"CLUSTER INFO") for p in ports):
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the Redis Cluster did not reach cluster_state:ok")
 
 
 def redis_flush(url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -14,6 +15,7 @@ from chat_server.app import create_app
 from chat_server.config import Command, ConfigError, Settings, parse_command_line
 from chat_server.core.auth import issue_token, valid_username
 from chat_server.edges.schemas import ROOM_PATTERN
+from chat_server.stores.redis import check_server, redacted
 from chat_server.transport import speedups
 
 log = logging.getLogger("chat_server")
@@ -51,7 +53,7 @@ def print_token(command: Command) -> int:
 def serve(settings: Settings, reuse_port: bool = False) -> int:
     """Run the server until it is stopped (``reuse_port``: one of ``--workers``)."""
     configure_logging(settings)
-    mode = "Redis " + _redacted(settings.redis_url) if settings.redis_url else "single process"
+    mode = "Redis " + redacted(settings.redis_url) if settings.redis_url else "single process"
     log.info("chat server on %s:%d (%s)", settings.host, settings.port, mode)
     app = create_app(settings)
     app.on_startup.append(lifecycle.drain_on_sigterm)
@@ -69,12 +71,6 @@ def serve(settings: Settings, reuse_port: bool = False) -> int:
     return 0
 
 
-def _redacted(url: str) -> str:
-    # A Redis URL may carry a password; logs are not the place for it.
-    scheme, sep, rest = url.partition("://")
-    return scheme + sep + rest.rpartition("@")[2]
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Entry point; returns the process's exit status."""
     try:
@@ -83,6 +79,13 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         )
         if command.name == "token":
             return print_token(command)
+        target = command.settings.redis
+        if target is not None:
+            # Before any worker starts: a URL of the wrong kind is one clear
+            # line, not a server that fails on every command.
+            refusal = asyncio.run(check_server(target))
+            if refusal is not None:
+                raise ConfigError(refusal)
         return workers.serve(command.settings, serve, os.environ if environ is None else environ)
     except ConfigError as exc:
         print(f"chat_server: error: {exc}", file=sys.stderr)

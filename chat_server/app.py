@@ -42,7 +42,8 @@ from chat_server.stores import (
     build_stores,
     build_webhook_queue,
 )
-from chat_server.stores.redis import GuardedRedis, RedisHealth, WaitingPool, client_options
+from chat_server.stores.keys import KeyLayout
+from chat_server.stores.redis import RedisHealth, connect
 from chat_server.transport import speedups
 from chat_server.transport.bus import ResilientRedisManager, pubsub_channel
 from chat_server.transport.delivery import SocketDelivery
@@ -76,25 +77,38 @@ def create_app(settings: Settings) -> web.Application:
     app[DRAIN] = Drain()
     rate = settings.api_rate_per_second
     app[API_LIMITER] = KeyedLimiter(burst=max(1, math.ceil(rate)), rate=rate)
-    redis = _redis_client(settings, metrics)
+    target = settings.redis
+    redis = (
+        None
+        if target is None
+        else connect(
+            target,
+            pool_size=settings.redis_pool_size,
+            pool_wait=settings.redis_pool_wait,
+            metrics=metrics,
+        )
+    )
+    keys = KeyLayout(cluster=target is not None and target.cluster)
     health = RedisHealth(settings.redis_url, metrics) if settings.redis_url is not None else None
     if redis is not None:
         redis.health = health
     app[REDIS] = redis
-    app[IDEMPOTENCY] = build_idempotency(redis)
+    app[IDEMPOTENCY] = build_idempotency(redis, keys)
     app[REDIS_HEALTH] = health
     sio = _socket_server(settings, metrics)
-    history, presence, directory = build_stores(settings, redis)
+    history, presence, directory = build_stores(settings, redis, keys)
     delivery = SocketDelivery(sio)
     service = ChatService(
         history,
         presence,
         directory,
         delivery=delivery,
-        bans=build_bans(redis),
-        rooms=build_rooms(redis),
-        markers=build_markers(redis),
-        webhooks=Webhooks.from_settings(settings, build_webhook_queue(settings, redis), metrics),
+        bans=build_bans(redis, keys),
+        rooms=build_rooms(redis, keys),
+        markers=build_markers(redis, keys),
+        webhooks=Webhooks.from_settings(
+            settings, build_webhook_queue(settings, redis, keys), metrics
+        ),
     )
     delivery.on_evict = service.evict_local
     if isinstance(sio.manager, ResilientRedisManager):
@@ -113,23 +127,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     lifecycle.install(app)
     return app
-
-
-def _redis_client(settings: Settings, metrics: Metrics) -> GuardedRedis | None:
-    if settings.redis_url is None:
-        return None
-    # Bounded waits and no retry storms: a frozen Redis must not hang a handler;
-    # a burst of calls queues for a connection instead of failing.
-    pool = WaitingPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_pool_size,
-        timeout=settings.redis_pool_wait,
-        metrics=metrics,
-        **client_options(),
-    )
-    client = GuardedRedis(connection_pool=pool)
-    client.auto_close_connection_pool = True
-    return client
 
 
 def _socket_server(settings: Settings, metrics: Metrics) -> ChatSocketServer:

@@ -16,6 +16,7 @@ from chat_server.core.settings import (
     SPEEDUPS,
     WEBHOOK_EVENTS,
     ConfigError,
+    RedisTarget,
     Settings,
 )
 
@@ -23,7 +24,6 @@ __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
 
 DEFAULT_TOKEN_TTL = 24 * 3600
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,20 +80,7 @@ def _port(name: str, raw: str) -> int:
 
 
 def _redis_url(name: str, raw: str) -> str:
-    try:
-        parts = urlsplit(raw)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise ConfigError(f"{name} is not a valid URL ({exc}): {raw!r}") from None
-    if parts.scheme not in REDIS_SCHEMES:
-        raise ConfigError(f"{name} must start with redis://, rediss:// or unix://, got {raw!r}")
-    if parts.scheme != "unix" and not parts.hostname:
-        raise ConfigError(f"{name} has no host name: {raw!r}")
-    if parts.scheme == "unix" and not parts.path:
-        raise ConfigError(f"{name} has no socket path: {raw!r}")
-    db = parts.path.strip("/") if parts.scheme != "unix" else ""
-    if db and not db.isdigit():
-        raise ConfigError(f"{name} database must be a number, got {db!r}")
+    RedisTarget.parse(raw, name)
     return raw
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
+from redis.asyncio.cluster import RedisCluster
 
 from chat_server.core.tokens import TokenVerifier
 from chat_server.core.webhooks import RetryPolicy
@@ -54,8 +55,18 @@ def install(app: web.Application) -> None:
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Keep presence entries alive while the app runs; close Redis after."""
+    """Keep presence entries alive while the app runs; close Redis after.
+
+    A cluster client reads the slot table before the first request: left to
+    the first burst of calls, redis-py 8's client rebuilds its node table
+    under calls in flight, which then write to closed connections.
+    """
     redis = app[REDIS]
+    if isinstance(redis, RedisCluster):
+        try:
+            await asyncio.wait_for(redis.initialize(), CLOSE_TIMEOUT)
+        except Exception as exc:  # the health check reports it; calls retry it
+            log.warning("could not read the Redis Cluster's slots at start-up: %s", exc)
     presence = app[SERVICE].presence
     refresher = None
     if isinstance(presence, RedisPresence):

@@ -72,7 +72,9 @@ class Publication:
     stored message's JSON with its ``id`` and ``ts``. As the id is taken and
     the message published in one step, every subscriber hears one
     conversation's messages in id order (issue 16; docs/delivery.md). Channel
-    names hold no space.
+    names hold no space. ``head + message + tail`` is one JSON object: a
+    store that must publish from outside its atomic step (a private message
+    on a Redis Cluster) adds an ``order`` member before its closing brace.
     """
 
     channels: tuple[str, ...]

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
+from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["BUS_ROUTINGS", "SPEEDUPS", "WEBHOOK_EVENTS", "ConfigError", "Settings"]
+__all__ = [
+    "BUS_ROUTINGS",
+    "REDIS_SCHEMES",
+    "SPEEDUPS",
+    "WEBHOOK_EVENTS",
+    "ConfigError",
+    "RedisTarget",
+    "Settings",
+]
 
 #: Speed-ups that are on unless ``Settings.speedups_off`` names them: uvloop's
 #: event loop, orjson's JSON, the direct broadcast path (transport/fanout.py),
@@ -22,6 +31,59 @@ class ConfigError(ValueError):
     """A configuration value that the server cannot start with."""
 
 
+#: URL schemes of ``REDIS_URL``: one Redis (``redis``, ``rediss`` with TLS,
+#: ``unix``) or a Redis Cluster (``redis+cluster``, ``rediss+cluster``).
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """What ``REDIS_URL`` names: one Redis or a cluster, with or without TLS.
+
+    :param url: the URL as redis-py takes it (``redis://`` or ``rediss://``
+        for a cluster node: redis-py's cluster client takes plain schemes).
+    :param cluster: a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``).
+    :param tls: the connection is TLS (``rediss``).
+    :param db: the database number (always 0 on a cluster).
+    """
+
+    url: str
+    cluster: bool
+    tls: bool
+    db: int
+
+    @classmethod
+    def parse(cls, raw: str, name: str = "REDIS_URL") -> RedisTarget:
+        """Read a Redis URL; raises ``ConfigError`` naming ``name`` when it is unusable."""
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a valid URL ({exc}): {raw!r}") from None
+        scheme = parts.scheme
+        if scheme not in REDIS_SCHEMES:
+            raise ConfigError(
+                f"{name} must start with redis://, rediss://, unix://, redis+cluster:// "
+                f"or rediss+cluster://, got {raw!r}"
+            )
+        if scheme != "unix" and not parts.hostname:
+            raise ConfigError(f"{name} has no host name: {raw!r}")
+        if scheme == "unix" and not parts.path:
+            raise ConfigError(f"{name} has no socket path: {raw!r}")
+        if scheme == "unix":
+            db = parse_qs(parts.query).get("db", ["0"])[0]
+        else:
+            db = parts.path.strip("/") or "0"
+        if not db.isdigit():
+            raise ConfigError(f"{name} database must be a number, got {db!r}")
+        cluster = scheme.endswith("+cluster")
+        if cluster and int(db) != 0:
+            raise ConfigError(f"{name}: a Redis Cluster has database 0 only, got {db!r}")
+        plain = scheme.removesuffix("+cluster")
+        url = plain + raw[len(scheme) :] if cluster else raw
+        return cls(url, cluster, plain == "rediss", int(db))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Typed, validated configuration of one server process.
@@ -33,6 +95,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
     #: Redis that links processes; ``None`` keeps everything in this process.
+    #: A ``redis+cluster://`` URL names a Redis Cluster (``redis``).
     redis_url: str | None = None
     #: Bearer key of the REST API; ``None`` refuses the API with 503.
     api_key: str | None = None
@@ -119,6 +182,11 @@ class Settings:
     def webhooks(self) -> bool:
         """Whether events are POSTed to webhooks (a URL and a secret are set)."""
         return bool(self.webhook_urls) and self.webhook_secret is not None
+
+    @property
+    def redis(self) -> RedisTarget | None:
+        """``redis_url`` read (``config.py`` checked it), or None without Redis."""
+        return None if self.redis_url is None else RedisTarget.parse(self.redis_url)
 
     def speedup(self, name: str) -> bool:
         """Whether speed-up ``name`` (one of ``SPEEDUPS``) is on."""

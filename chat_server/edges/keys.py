@@ -9,6 +9,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
 
     from chat_server.core.auth import Authenticator
     from chat_server.core.metrics import Metrics
@@ -46,7 +47,7 @@ class Drain:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICE: web.AppKey[ChatService] = web.AppKey("service")
 SOCKETS: web.AppKey[ChatSocketServer] = web.AppKey("sockets")
-REDIS: web.AppKey[aioredis.Redis | None] = web.AppKey("redis")
+REDIS: web.AppKey[aioredis.Redis | RedisCluster | None] = web.AppKey("redis")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 IDEMPOTENCY: web.AppKey[Idempotency] = web.AppKey("idempotency")

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from chat_server.core.ports import Bans
 from chat_server.core.ratelimit import Clock
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["Bans", "MemoryBans", "RedisBans"]
 
@@ -51,17 +52,17 @@ class RedisBans:
     """Bans in Redis: ``<prefix>ban:<user>`` set with ``EX``, read with ``PTTL``.
 
     :param redis: the client.
-    :param prefix: key prefix, as for the other stores.
+    :param keys: the key names (``stores/keys.py``).
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
 
     async def ban(self, user: str, seconds: int) -> None:
-        await self.redis.set(f"{self.prefix}ban:{user}", "1", ex=seconds)
+        await self.redis.set(self.keys.ban(user), "1", ex=seconds)
 
     async def remaining(self, user: str) -> float:
-        milliseconds = int(await self.redis.pttl(f"{self.prefix}ban:{user}"))
+        milliseconds = int(await self.redis.pttl(self.keys.ban(user)))
         # -2: no such key, -1: no expiry (never written by us); both mean no ban.
         return milliseconds / 1000 if milliseconds > 0 else 0.0

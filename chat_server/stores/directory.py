@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chat_server.core.ports import Directory
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["Directory", "MemoryDirectory", "RedisDirectory"]
 
@@ -50,28 +51,31 @@ class RedisDirectory:
     """A directory in Redis sorted sets (``<prefix>dms:<user>``: partner -> ms).
 
     :param redis: a ``redis.asyncio.Redis`` client.
-    :param prefix: key prefix, as for the other stores.
+    :param keys: the key names (``stores/keys.py``).
+
+    The two users' sets may live on two cluster nodes: ``touch`` writes them
+    in one pipeline, not one transaction.
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
 
     async def touch(self, a: str, b: str, ts: int) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, other in ((a, b), (b, a)):
-                key = f"{self.prefix}dms:{user}"
+                key = self.keys.partners(user)
                 pipe.zadd(key, {other: ts}, gt=True)
                 pipe.zremrangebyrank(key, 0, -MAX_PARTNERS - 1)
             await pipe.execute()
 
     async def partners(self, user: str, limit: int) -> list[str]:
-        raw = await self.redis.zrevrange(f"{self.prefix}dms:{user}", 0, limit - 1)
+        raw = await self.redis.zrevrange(self.keys.partners(user), 0, limit - 1)
         return _names(raw)
 
     async def active_since(self, user: str, ms: int, limit: int) -> list[str]:
         raw = await self.redis.zrevrangebyscore(
-            f"{self.prefix}dms:{user}", "+inf", ms, start=0, num=limit
+            self.keys.partners(user), "+inf", ms, start=0, num=limit
         )
         return _names(raw)
 

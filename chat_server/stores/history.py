@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.crc import key_slot
 
 from chat_server.core.changes import MAX_REACTIONS, Change, apply_change, refusal
 from chat_server.core.ids import format_id, parse_id
 from chat_server.core.ports import ONCE_SECONDS, Changed, History, Page, Publication, Record
 from chat_server.stores import scripts
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["History", "MemoryHistory", "Page", "RedisHistory"]
 
@@ -199,15 +201,23 @@ def _wire_id(stream_id: str | bytes) -> str:
 class RedisHistory:
     """History kept in capped Redis streams, shared by every process.
 
-    :param redis: a ``redis.asyncio.Redis`` client (``decode_responses`` off).
+    :param redis: a ``redis.asyncio.Redis`` client, or a ``RedisCluster``
+        (``decode_responses`` off).
     :param size: messages kept per conversation (``CHAT_HISTORY_SIZE``).
-    :param prefix: key prefix, so several chats can share one Redis database.
+    :param keys: the key names (``stores/keys.py``): a cluster layout
+        publishes with ``SPUBLISH``.
+
+    On a cluster a script can publish only on channels of its own slot, a
+    room's; a private message's user channels live elsewhere, so those
+    publications leave from here right after the script (``docs/scaling.md``
+    says what that means for their order).
     """
 
-    def __init__(self, redis: aioredis.Redis, size: int, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, size: int, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
         self.size = size
-        self.prefix = prefix
+        self.keys = keys
+        self._publish = "SPUBLISH" if keys.cluster else "PUBLISH"
         self._append = redis.register_script(scripts.APPEND)
         self._before = redis.register_script(scripts.BEFORE)
         self._after = redis.register_script(scripts.AFTER)
@@ -216,8 +226,41 @@ class RedisHistory:
 
     def _keys(self, key: str) -> tuple[str, str, str, str]:
         """Stream, trimmed marker, states hash, revs set (``stores/scripts.py``)."""
-        p = self.prefix
-        return f"{p}h:{key}", f"{p}trimmed:{key}", f"{p}states:{key}", f"{p}revs:{key}"
+        names = self.keys.history(key)
+        return names.stream, names.trimmed, names.states, names.revs
+
+    def _split(
+        self, key: str, publication: Publication | None
+    ) -> tuple[Publication | None, tuple[str, ...]]:
+        """What the script publishes, and the channels left for ``_publish_after``."""
+        if publication is None or not self.keys.cluster:
+            return publication, ()
+        slot = key_slot(key.encode())
+        inside = tuple(c for c in publication.channels if key_slot(c.encode()) == slot)
+        after = tuple(c for c in publication.channels if c not in inside)
+        if not inside:
+            return None, after
+        return Publication(inside, publication.head, publication.tail), after
+
+    async def _publish_after(
+        self,
+        publication: Publication | None,
+        channels: tuple[str, ...],
+        message: str,
+        order: list[Any],
+    ) -> None:
+        """Publish on the channels the script could not reach, with the event's place.
+
+        ``order`` is ``[conversation, this event, the one before]`` (wire
+        ids or revs): two processes' publications may cross on the way, and
+        the receiving bus (``transport/reorder.py``) puts them back in order.
+        """
+        if publication is None or not channels:
+            return
+        tail = publication.tail[:-1] + ',"order":' + json.dumps(order) + publication.tail[-1]
+        framed = publication.head + message + tail
+        for channel in channels:
+            await self.redis.execute_command(self._publish, channel, framed)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     async def append(
         self, key: str, record: Record, publication: Publication | None = None
@@ -228,20 +271,35 @@ class RedisHistory:
     async def append_once(
         self, key: str, record: Record, once: str, publication: Publication | None = None
     ) -> tuple[Record, bool]:
-        return await self._store(key, record, f"{self.prefix}once:{once}", publication)
+        return await self._store(key, record, self.keys.once(key, once), publication)
 
     async def _store(
         self, key: str, record: Record, once: str | None, publication: Publication | None
     ) -> tuple[Record, bool]:
         stream, trimmed, states, revs = self._keys(key)
+        seq = self.keys.seq(key)
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        keys = [stream, trimmed, f"{self.prefix}seq", states, revs]
+        keys = [stream, trimmed, seq.key, states, revs]
         if once is not None:
             keys.append(once)
-        raw_id, replayed = await self._append(
-            keys=keys, args=[self.size, data, *_frame(publication), ONCE_SECONDS]
+        inside, after = self._split(key, publication)
+        raw_id, replayed, prev = await self._append(
+            keys=keys,
+            args=[
+                self.size,
+                data,
+                *_frame(inside),
+                ONCE_SECONDS,
+                self._publish,
+                seq.multiplier,
+                seq.offset,
+            ],
         )
-        return _stamped(_wire_id(raw_id), record), bool(replayed)
+        message = _stamped(_wire_id(raw_id), record)
+        if not replayed:
+            order = [key, message["id"], _text(prev)]
+            await self._publish_after(publication, after, _message_json(message, data), order)
+        return message, bool(replayed)
 
     async def latest(self, key: str, limit: int) -> list[Record]:
         return await self.before(key, None, limit)
@@ -268,14 +326,21 @@ class RedisHistory:
         publication: Publication | None = None,
     ) -> Changed:
         stream, _, states, revs = self._keys(key)
+        seq = self.keys.seq(key)
+        inside, after = self._split(key, publication)
         flags = ("1" if change.moderates else "0", "1" if change.add else "0")
         args = [_stream_id(message_id), message_id, change.op, change.actor, flags[0]]
-        args += [change.text, change.emoji, flags[1], *_frame(publication), str(MAX_REACTIONS)]
-        reply = await self._change(keys=[stream, states, revs, f"{self.prefix}seq"], args=args)
+        args += [change.text, change.emoji, flags[1], *_frame(inside), str(MAX_REACTIONS)]
+        args += [self._publish, str(seq.multiplier), str(seq.offset)]
+        reply = await self._change(keys=[stream, states, revs, seq.key], args=args)
         status = reply[0].decode()
         if status not in ("ok", "same"):
             raise refusal(status)
-        return Changed(json.loads(reply[1]), status == "ok")
+        changed = json.loads(reply[1])
+        if status == "ok":
+            order = [key, changed["rev"], _text(reply[2])]
+            await self._publish_after(publication, after, reply[1].decode(), order)
+        return Changed(changed, status == "ok")
 
     async def unread(self, key: str, user: str, marker: str | None) -> int:
         stream, _, states, _ = self._keys(key)
@@ -288,6 +353,16 @@ def _frame(publication: Publication | None) -> tuple[str, str, str]:
     if publication is None:
         return ("", "", "")
     return (" ".join(publication.channels), publication.head, publication.tail)
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode()
+
+
+def _message_json(message: Record, data: str) -> str:
+    """A stored message's JSON exactly as the append script frames it."""
+    wire, ts = message["id"], message["ts"]
+    return f'{{"id":"{wire}",{data[1:-1]},"ts":{ts},"rev":"{wire}"}}'
 
 
 def _decode(flat: list[Any]) -> list[Record]:

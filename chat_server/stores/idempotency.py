@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from chat_server.core.ports import Idempotency, Record
 from chat_server.core.ratelimit import Clock
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["MAX_MEMORY_KEYS", "Idempotency", "MemoryIdempotency", "RedisIdempotency"]
 
@@ -60,14 +61,14 @@ class MemoryIdempotency:
 class RedisIdempotency:
     """Entries in Redis: ``<prefix>idem:<key>`` holding the entry's JSON, with ``EX``.
 
-    ``redis`` is the client, ``prefix`` the key prefix, as for the other stores.
+    ``redis`` is the client, ``keys`` the key names (``stores/keys.py``).
     """
 
     redis: aioredis.Redis
-    prefix: str = "chat:"
+    keys: KeyLayout = PLAIN
 
     async def claim(self, key: str, fingerprint: str, seconds: int) -> Record | None:
-        name = f"{self.prefix}idem:{key}"
+        name = self.keys.idempotency(key)
         pending = json.dumps({"fingerprint": fingerprint, "answer": None})
         # Twice at most: the entry found may expire between SET NX and GET.
         for _ in range(2):
@@ -81,7 +82,7 @@ class RedisIdempotency:
 
     async def complete(self, key: str, fingerprint: str, answer: Record, seconds: int) -> None:
         entry = json.dumps({"fingerprint": fingerprint, "answer": answer})
-        await self.redis.set(f"{self.prefix}idem:{key}", entry, ex=seconds)
+        await self.redis.set(self.keys.idempotency(key), entry, ex=seconds)
 
     async def release(self, key: str) -> None:
-        await self.redis.delete(f"{self.prefix}idem:{key}")
+        await self.redis.delete(self.keys.idempotency(key))

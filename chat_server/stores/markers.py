@@ -14,6 +14,7 @@ import collections
 import redis.asyncio as aioredis
 
 from chat_server.stores import scripts
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["MARKER_SECONDS", "MAX_MARKERS", "MemoryMarkers", "RedisMarkers"]
 
@@ -56,16 +57,16 @@ class RedisMarkers:
     """Read markers in one Redis hash per user, shared by every process.
 
     :param redis: a ``redis.asyncio.Redis`` client (``decode_responses`` off).
-    :param prefix: key prefix, as for the other stores.
+    :param keys: the key names (``stores/keys.py``).
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self._mark = redis.register_script(scripts.MARK)
 
     def _key(self, user: str) -> str:
-        return f"{self.prefix}read:{user}"
+        return self.keys.markers(user)
 
     async def mark(self, user: str, key: str, message_id: str) -> tuple[str, bool]:
         args = [key, message_id, str(MARKER_SECONDS), str(MAX_MARKERS)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import uuid
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from chat_server.core.ports import Presence
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["MemoryPresence", "Presence", "RedisPresence"]
 
@@ -56,6 +58,8 @@ class MemoryPresence:
 # Redis layout, all times from Redis's own clock so processes need not agree:
 #   <prefix>p:<room>          ZSET user -> expiry (ms) of the user's freshest entry
 #   <prefix>pu:<room>:<user>  ZSET process id -> expiry (ms)
+# (on a cluster ``<room>`` is ``{room:<room>}``: a room's two keys share a slot;
+# stores/keys.py).
 _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -133,13 +137,13 @@ class RedisPresence:
     :param ttl: seconds an entry outlives its process's last refresh; the
                 process refreshes every third of it, so a dead process's users
                 drop out of ``members`` within ``ttl`` seconds.
-    :param prefix: key prefix, so several chats can share one Redis database.
+    :param keys: the key names (``stores/keys.py``).
     """
 
-    def __init__(self, redis: aioredis.Redis, ttl: float = 45.0, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, ttl: float = 45.0, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
         self.ttl_ms = int(ttl * 1000)
-        self.prefix = prefix
+        self.keys = keys
         self.process_id = uuid.uuid4().hex
         self._held: set[tuple[str, str]] = set()
         #: Entries whose add or remove failed: Redis may still run it late (a
@@ -154,7 +158,7 @@ class RedisPresence:
         self._refresh = redis.register_script(_REFRESH_SCRIPT)
 
     def _keys(self, room: str, user: str) -> list[str]:
-        return [f"{self.prefix}p:{room}", f"{self.prefix}pu:{room}:{user}"]
+        return [self.keys.presence(room), self.keys.presence_entry(room, user)]
 
     async def add(self, room: str, user: str) -> bool:
         pair = (room, user)
@@ -205,17 +209,23 @@ class RedisPresence:
                 self._unsettled.discard(pair)
 
     async def present(self, room: str, user: str) -> bool:
-        return bool(await self._present(keys=[f"{self.prefix}p:{room}"], args=[user]))
+        return bool(await self._present(keys=[self.keys.presence(room)], args=[user]))
 
     async def members(self, room: str) -> list[str]:
-        raw = await self._members(keys=[f"{self.prefix}p:{room}"], args=[])
+        raw = await self._members(keys=[self.keys.presence(room)], args=[])
         return sorted(user.decode() for user in raw)
 
     async def refresh(self) -> None:
         """Extend the life of every entry this process holds."""
-        held = list(self._held)
-        for start in range(0, len(held), REFRESH_BATCH):
-            await self._refresh_batch(held[start : start + REFRESH_BATCH])
+        held = sorted(self._held)
+        if self.keys.cluster:
+            # A script touches one slot: one room's entries per batch.
+            rooms = [list(pairs) for _, pairs in itertools.groupby(held, key=lambda p: p[0])]
+        else:
+            rooms = [held]
+        for pairs in rooms:
+            for start in range(0, len(pairs), REFRESH_BATCH):
+                await self._refresh_batch(pairs[start : start + REFRESH_BATCH])
 
     async def _refresh_batch(self, pairs: Iterable[tuple[str, str]]) -> None:
         keys: list[str] = []

@@ -1,10 +1,16 @@
-"""Redis link health: client options that never hang, and a monitor of Redis's state.
+"""Redis link health: clients that never hang, a monitor of Redis's state, start-up checks.
 
 redis-py's defaults suit batch jobs, not a chat: a command waits 5 s for an
 answer and is retried ten times, so a frozen Redis would hold a handler for
 close to a minute. Every client the server builds takes ``client_options()``:
 a short time-out on every call and a single quick retry on a dropped
 connection (the usual case right after Redis restarts).
+
+``connect`` builds the client a process uses: ``GuardedRedis`` on one Redis,
+``GuardedRedisCluster`` on a Redis Cluster (``redis+cluster://``), each
+failing at once while ``RedisHealth`` says Redis is down. ``check_server``
+runs before the server starts and refuses a URL whose kind does not match
+the server it names.
 """
 
 from __future__ import annotations
@@ -16,21 +22,28 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from chat_server.core.metrics import Metrics
+from chat_server.core.settings import RedisTarget
 
 __all__ = [
     "COMMAND_TIMEOUT",
     "GuardedRedis",
+    "GuardedRedisCluster",
     "RedisHealth",
     "RedisNotSent",
     "WaitingPool",
+    "check_server",
     "client_options",
+    "cluster_verdict",
+    "connect",
     "outcome_of",
+    "redacted",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,10 +67,22 @@ def client_options(timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     }
 
 
+def _plain_client(url: str, timeout: float) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, **client_options(timeout=timeout))
+
+
+def _cluster_client(url: str, timeout: float, max_connections: int = 64) -> RedisCluster:
+    options = client_options(timeout=timeout)
+    # Slot moves (MOVED, ASK) are followed by the client itself; Retry only
+    # covers a node whose connection broke, as on one Redis.
+    return RedisCluster.from_url(url, max_connections=max_connections, **options)
+
+
 class RedisHealth:
     """Pings Redis every second and remembers whether it answered.
 
-    :param url: the Redis URL.
+    :param url: the Redis URL (``redis+cluster://`` for a cluster: up while
+        it answers and ``CLUSTER INFO`` says every slot is served).
     :param metrics: its ``chat_redis`` state follows every change.
     :param interval: seconds between pings.
 
@@ -78,12 +103,29 @@ class RedisHealth:
         self.interval = interval
         self.up = False
         self._checked = False
-        self._client = aioredis.Redis.from_url(url, **client_options(timeout=interval))
+        target = RedisTarget.parse(url)
+        self._cluster: RedisCluster | None = None
+        self._client: aioredis.Redis | None = None
+        if target.cluster:
+            self._cluster = _cluster_client(target.url, interval, max_connections=2)
+        else:
+            self._client = _plain_client(url, interval)
+
+    async def _ask(self) -> bool:
+        if self._cluster is None:
+            assert self._client is not None
+            return bool(await self._client.ping())
+        # One node's view is enough: each node knows whether all slots are served.
+        info = await self._cluster.cluster_info(target_nodes=RedisCluster.RANDOM)
+        state = _text(info.get("cluster_state", "")) if isinstance(info, dict) else ""
+        if state != "ok":
+            raise ConnectionError(f"the cluster's state is {state or 'unknown'}")
+        return True
 
     async def check(self) -> bool:
         """Ping once and record the answer; returns whether Redis is up."""
         try:
-            up = bool(await asyncio.wait_for(self._client.ping(), self.interval))
+            up = await asyncio.wait_for(self._ask(), self.interval)
         except Exception as exc:  # any failure to answer means down
             up = False
             reason = str(exc) or type(exc).__name__
@@ -106,8 +148,10 @@ class RedisHealth:
 
     async def aclose(self) -> None:
         """Close the health check's own connections."""
-        with contextlib.suppress(Exception):
-            await self._client.aclose()
+        for client in (self._client, self._cluster):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
 
 class RedisNotSent(RedisConnectionError):
@@ -169,3 +213,131 @@ class GuardedRedis(aioredis.Redis):
             raise RedisNotSent("Redis is unreachable (its last health check failed)")
         # redis-py leaves execute_command unannotated.
         return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+
+
+class GuardedRedisCluster(RedisCluster):
+    """``GuardedRedis`` for a Redis Cluster: fails at once while ``health`` says it is down.
+
+    redis-py's cluster client keeps a pool per node that refuses a call past
+    its size instead of queueing it, so calls queue here, on ``waiting``
+    (set by ``connect``), for at most its wait; each wait lands in
+    ``chat_redis_pool_wait_seconds`` as on one Redis.
+    """
+
+    health: RedisHealth | None = None
+    waiting: _Waiting | None = None
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        health = self.health
+        if health is not None and not health.up:
+            raise RedisNotSent("Redis is unreachable (its last health check failed)")
+        waiting = self.waiting
+        if waiting is None:
+            return await super().execute_command(*args, **options)
+        await waiting.acquire()
+        try:
+            return await super().execute_command(*args, **options)
+        finally:
+            waiting.release()
+
+
+class _Waiting:
+    """At most ``size`` calls at once; the others wait up to ``timeout`` seconds."""
+
+    def __init__(self, size: int, timeout: float, metrics: Metrics | None) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self.timeout = timeout
+        self.metrics = metrics
+
+    async def acquire(self) -> None:
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout)
+        except TimeoutError:
+            raise RedisNotSent("no Redis connection was free in time") from None
+        finally:
+            if self.metrics is not None:
+                self.metrics.redis_pool_wait.observe(time.perf_counter() - started)
+
+    def release(self) -> None:
+        self._slots.release()
+
+
+def connect(
+    target: RedisTarget, *, pool_size: int, pool_wait: float, metrics: Metrics | None
+) -> GuardedRedis | GuardedRedisCluster:
+    """The Redis client of one process: bounded waits, no retry storms, a bounded pool."""
+    if target.cluster:
+        cluster = GuardedRedisCluster.from_url(
+            target.url, max_connections=pool_size, **client_options()
+        )
+        assert isinstance(cluster, GuardedRedisCluster)  # from_url builds its own class
+        cluster.waiting = _Waiting(pool_size, pool_wait, metrics)
+        return cluster
+    pool = WaitingPool.from_url(
+        target.url,
+        max_connections=pool_size,
+        timeout=pool_wait,
+        metrics=metrics,
+        **client_options(),
+    )
+    client = GuardedRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True
+    return client
+
+
+def cluster_verdict(target: RedisTarget, info: dict[str, Any], sharded: bool) -> str | None:
+    """Why ``target`` cannot be used with the server described, or None when it can.
+
+    :param info: the server's ``INFO`` (``cluster_enabled``, ``redis_version``).
+    :param sharded: whether the server knows ``SPUBLISH`` (Redis 7, Valkey 7.2).
+    """
+    enabled = str(info.get("cluster_enabled", 0)) == "1"
+    where = f"REDIS_URL ({redacted(target.url)})"
+    if target.cluster and not enabled:
+        return (
+            f"{where} names a Redis Cluster (+cluster) but the server is a plain Redis"
+            " (cluster_enabled:0); use redis:// or rediss://"
+        )
+    if not target.cluster and enabled:
+        return (
+            f"{where} names one Redis but the server is a Redis Cluster node"
+            " (cluster_enabled:1); use redis+cluster:// or rediss+cluster://"
+        )
+    if target.cluster and not sharded:
+        version = info.get("redis_version", "unknown")
+        return (
+            f"{where}: the cluster's servers (version {version}) lack sharded pub/sub"
+            " (SPUBLISH); the chat needs Redis 7.0 or Valkey 7.2 and newer"
+        )
+    return None
+
+
+async def check_server(target: RedisTarget, wait: float = COMMAND_TIMEOUT) -> str | None:
+    """Ask the server ``target`` names what it is; an error line, or None to go on.
+
+    A server that does not answer is no reason to refuse to start (the
+    health check reports it, and the chat serves once it is back).
+    """
+    client = _plain_client(target.url, wait)
+    try:
+        info = await client.info("all")
+        found = await client.execute_command("COMMAND", "INFO", "SPUBLISH")  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+        sharded = any(found)
+    except RedisError as exc:
+        log.warning("could not check the Redis server at start-up: %s", exc)
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await client.aclose()
+    return cluster_verdict(target, info, sharded)
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password: logs are not the place for it."""
+    scheme, sep, rest = url.partition("://")
+    return scheme + sep + rest.rpartition("@")[2]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

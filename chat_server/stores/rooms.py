@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chat_server.core.ports import RoomAccess, Rooms, RoomState
+from chat_server.stores.keys import PLAIN, KeyLayout
 
 __all__ = ["MemoryRooms", "RedisRooms", "Rooms"]
 
@@ -148,6 +149,14 @@ return 1
 # KEYS: bans. ARGV: now (ms). Drops the lapsed bans and answers the rest as a
 # flat user, until list; dropping in the script means a ban written meanwhile
 # is never the one dropped.
+# KEYS: settings, members, moderators. One atomic read of the three; a script
+# rather than MULTI, which redis-py 8's cluster client cannot read back (its
+# transaction passes HGETALL's reply to a callback that refuses ``keys``).
+_STATE_SCRIPT = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2]),
+  redis.call('SMEMBERS', KEYS[3])}
+"""
+
 _BANS_SCRIPT = """
 local flat = redis.call('HGETALL', KEYS[1])
 local kept = {}
@@ -172,23 +181,24 @@ class RedisRooms:
     """Rooms in Redis, shared by every process and kept across restarts.
 
     :param redis: the client (``decode_responses`` off).
-    :param prefix: key prefix, as for the other stores.
+    :param keys: the key names (``stores/keys.py``); a room's keys share
+        one hash tag, so its scripts and transactions stay in one cluster slot.
 
     Keys of room ``r``: ``<prefix>{room:r}:s`` (hash: owner ``o``, private
     ``p``, topic ``t``, created ``c``), ``:m`` (members), ``:mod``
     (moderators), ``:b`` (hash: user -> lapse ms, 0 for none).
     """
 
-    def __init__(self, redis: aioredis.Redis, prefix: str = "chat:") -> None:
+    def __init__(self, redis: aioredis.Redis, keys: KeyLayout = PLAIN) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = keys
         self._access = redis.register_script(_ACCESS_SCRIPT)
         self._edit = redis.register_script(_EDIT_SCRIPT)
         self._bans = redis.register_script(_BANS_SCRIPT)
+        self._state = redis.register_script(_STATE_SCRIPT)
 
     def _keys(self, room: str) -> list[str]:
-        base = f"{self.prefix}{{room:{room}}}"
-        return [f"{base}:s", f"{base}:m", f"{base}:mod", f"{base}:b"]
+        return list(self.keys.room(room))
 
     async def _change(self, room: str, *args: str | int) -> bool:
         return bool(await self._edit(keys=self._keys(room)[:3], args=list(args)))
@@ -201,15 +211,10 @@ class RedisRooms:
         return RoomState(room, private, topic, owner, created_ts, frozenset(), frozenset({owner}))
 
     async def state(self, room: str) -> RoomState | None:
-        settings_key, members_key, moderators_key, _ = self._keys(room)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(settings_key)
-            pipe.smembers(members_key)
-            pipe.smembers(moderators_key)
-            raw, members, moderators = await pipe.execute()
-        if not raw:
+        flat, members, moderators = await self._state(keys=self._keys(room)[:3], args=[])
+        if not flat:
             return None
-        settings = {_text(k): _text(v) for k, v in raw.items()}
+        settings = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
         return RoomState(
             name=room,
             private=settings["p"] == "1",

@@ -2,8 +2,12 @@
 
 Redis runs a script atomically and one at a time, so each of these is one
 step nobody can see half done; what they publish leaves in the order they ran.
+Each touches the keys of one conversation only, which a Redis Cluster keeps
+in one slot (``stores/keys.py``); they publish with the command given
+(``PUBLISH`` on one Redis, ``SPUBLISH`` on a cluster, to a channel of that slot).
 
-The keys of one conversation ``<key>`` (``<p>`` is the store's prefix):
+The keys of one conversation ``<key>`` (``<p>`` is the store's prefix; on a
+cluster ``<key>`` is in braces, see ``stores/keys.py``):
 
 - ``<p>h:<key>``: a capped stream of the messages as first sent (field ``d``);
 - ``<p>trimmed:<key>``: the newest stream id the cap dropped;
@@ -33,19 +37,29 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Also returns the wire id or rev of the conversation's newest event so far
+-- (false for none): a publication that cannot leave from the script carries
+-- it, so that receivers can put the conversation's events back in order.
 local function clock(stream, revs)
   local ms = now_ms()
+  local prev = false
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
   if #last > 0 then
+    prev = wire(last[1][1])
     local last_ms = tonumber(string.match(last[1][1], '^(%d+)-'))
     if last_ms > ms then ms = last_ms end
   end
   local top = redis.call('ZREVRANGEBYLEX', revs, '+', '-', 'LIMIT', 0, 1)
   if #top > 0 then
+    local rev = string.sub(top[1], 1, 32)
+    if not prev or rev > prev then prev = rev end
     local rev_ms = tonumber(string.sub(top[1], 1, 15))
     if rev_ms > ms then ms = rev_ms end
   end
-  return ms
+  return ms, prev
+end
+local function next_seq(counter, multiplier, offset)
+  return redis.call('INCR', counter) * tonumber(multiplier) + tonumber(offset)
 end
 local function state_of(states, sid)
   if redis.call('HLEN', states) == 0 then return false end
@@ -63,12 +77,14 @@ end
 """
 
 # KEYS: stream, trimmed, seq, states, revs[, once]
-# ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds
+# ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds,
+#       publish command, seq multiplier, seq offset
+# Returns {stream id, 1 if replayed else 0, the previous event (see clock)}.
 #
-# Takes the id from the conversation's clock and a counter shared by all
-# conversations, remembers the newest id the cap trims away (so ``after`` can
-# tell whether anything was lost) and drops the trimmed messages' states,
-# appends, and (given channels) publishes the message framed by head and
+# Takes the id from the conversation's clock and its counter (``keys.SeqKey``:
+# ids stay unique across conversations), remembers the newest id the cap
+# trims away (so ``after`` can tell whether anything was lost) and drops the
+# trimmed messages' states, appends, and (given channels) publishes the message framed by head and
 # tail on each, in the order given. With an idempotency key (``once``): if it
 # holds an id, that id comes back with 1 and nothing is written; otherwise the
 # new id is kept under it, so racing retries store exactly once at no extra
@@ -79,10 +95,10 @@ APPEND = (
 local once = KEYS[6]
 if once then
   local prior = redis.call('GET', once)
-  if prior then return {prior, 1} end
+  if prior then return {prior, 1, false} end
 end
-local ms = clock(KEYS[1], KEYS[5])
-local seq = redis.call('INCR', KEYS[3])
+local ms, prev = clock(KEYS[1], KEYS[5])
+local seq = next_seq(KEYS[3], ARGV[8], ARGV[9])
 local cap = tonumber(ARGV[1])
 local len = redis.call('XLEN', KEYS[1])
 if len >= cap then
@@ -104,10 +120,10 @@ if ARGV[3] ~= '' then
   local message = '{"id":"' .. w .. '",' .. body .. ',"ts":' .. string.format('%d', ms)
     .. ',"rev":"' .. w .. '"}'
   local framed = ARGV[4] .. message .. ARGV[5]
-  for channel in string.gmatch(ARGV[3], '%S+') do redis.call('PUBLISH', channel, framed) end
+  for channel in string.gmatch(ARGV[3], '%S+') do redis.call(ARGV[7], channel, framed) end
 end
 if once then redis.call('SET', once, id, 'EX', ARGV[6]) end
-return {id, 0}
+return {id, 0, prev}
 """
 )
 
@@ -141,8 +157,10 @@ return {out, redis.call('GET', KEYS[2]), updates}
 
 # KEYS: stream, states, revs, seq
 # ARGV: stream id, wire id, op, actor, moderates ('1'), text, emoji, add ('1'),
-#       channels (space-separated), head, tail, max distinct reactions
-# Returns {'ok', state JSON}, {'same', state JSON} (nothing to do), or
+#       channels (space-separated), head, tail, max distinct reactions,
+#       publish command, seq multiplier, seq offset
+# Returns {'ok', state JSON, previous event (see clock)}, {'same', state JSON}
+# (nothing to do), or
 # {'not_found' | 'forbidden' | 'too_many'}: core/changes.py's rules.
 CHANGE = (
     _PRELUDE
@@ -197,8 +215,8 @@ else
   end
   if next(reactions) == nil then msg.reactions = nil else msg.reactions = reactions end
 end
-local ms = clock(KEYS[1], KEYS[3])
-local rev = wire(string.format('%d-%d', ms, redis.call('INCR', KEYS[4])))
+local ms, prev = clock(KEYS[1], KEYS[3])
+local rev = wire(string.format('%d-%d', ms, next_seq(KEYS[4], ARGV[14], ARGV[15])))
 if msg.rev ~= id then redis.call('ZREM', KEYS[3], msg.rev .. ' ' .. id) end
 redis.call('ZADD', KEYS[3], 0, rev .. ' ' .. id)
 msg.rev = rev
@@ -206,9 +224,9 @@ local json = cjson.encode(msg)
 redis.call('HSET', KEYS[2], id, json)
 if ARGV[9] ~= '' then
   local framed = ARGV[10] .. json .. ARGV[11]
-  for channel in string.gmatch(ARGV[9], '%S+') do redis.call('PUBLISH', channel, framed) end
+  for channel in string.gmatch(ARGV[9], '%S+') do redis.call(ARGV[13], channel, framed) end
 end
-return {'ok', json}
+return {'ok', json, prev}
 """
 )
 

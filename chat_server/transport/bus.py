@@ -22,6 +22,13 @@ keeps its message format and local delivery, and changes the plumbing:
   nothing for its traffic. Entering a room waits until its channel is
   active, so a ``join`` is never answered before the room's messages can
   reach the connection.
+
+On a Redis Cluster (``redis+cluster://``) the same happens over sharded
+pub/sub: ``SPUBLISH`` to each channel's slot, and ``ShardedPubSub``
+(``sharded.py``) subscribing on the masters; the control channel is one
+shard channel every process subscribes to. Private messages there are
+published after their script, so what arrives with an ``order`` passes
+through ``Reorder`` (``reorder.py``) before it is delivered.
 """
 
 from __future__ import annotations
@@ -37,16 +44,20 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 import socketio
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Publication
+from chat_server.core.settings import RedisTarget
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
+from chat_server.transport.reorder import Reorder
 from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
+from chat_server.transport.sharded import ShardedPubSub
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
 
@@ -74,7 +85,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
     Each connection's rooms are indexed (``RoomIndex``) so that a disconnect
     does not scan every room of the process.
 
-    :param url: the Redis URL.
+    :param url: the Redis URL (``redis+cluster://`` for a cluster).
     :param channel: the control channel every process of one chat listens to
         (broadcasts and control messages; everything, with ``per_room`` off).
     :param per_room: route rooms and users on channels of their own (True).
@@ -107,7 +118,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         redis_options: dict[str, Any] | None = None,
         json: Any = None,
     ) -> None:
-        super().__init__(url, channel=channel, redis_options=redis_options)
+        target = RedisTarget.parse(url)
+        # The base class gets a URL redis-py reads (python-socketio 5.14.1
+        # builds a client of it at once, and redis-py knows no ``+cluster``).
+        super().__init__(target.url, channel=channel, redis_options=redis_options)
         # Set here: python-socketio 5.14's managers have no ``json`` of their own.
         self.json = json if json is not None else stdlib_json
         self.metrics = metrics
@@ -130,10 +144,24 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._pub_client: aioredis.Redis | None = None
         self._seq = 0
         self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.target = target
+        self.reorder = Reorder()
+        #: Cluster nodes seen in the last slot table: a new client starts from
+        #: them too, so losing the node of the URL does not lose the cluster.
+        self._cluster_nodes: set[tuple[str, int]] = set()
 
-    def _client(self, **overrides: Any) -> aioredis.Redis:
+    def _client(self, **overrides: Any) -> Any:
+        """A client of the Redis, or of the cluster, with ``overrides`` on the usual options."""
         options = {**client_options(), **self.redis_options, **overrides}
+        if self.target.cluster:
+            known = [ClusterNode(host, port) for host, port in sorted(self._cluster_nodes)]
+            return RedisCluster.from_url(self.target.url, startup_nodes=known or None, **options)
         return aioredis.Redis.from_url(self.redis_url, **options)
+
+    def _remember_nodes(self, client: Any) -> None:
+        if isinstance(client, RedisCluster):
+            found = {(node.host, int(node.port)) for node in client.get_nodes()}
+            self._cluster_nodes = found or self._cluster_nodes
 
     # -- publishing ---------------------------------------------------------------
 
@@ -216,10 +244,12 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         async with self._pub_client.pipeline(transaction=False) as pipe:
             # An emit to several groups goes on each one's channel; a process
             # listening to two of them drops the second copy by its sequence.
+            send = pipe.spublish if self.target.cluster else pipe.publish
             for payload, _, channels in batch:
                 for channel in channels:
-                    pipe.publish(channel, payload)
+                    send(channel, payload)
             await pipe.execute()
+        self._remember_nodes(self._pub_client)
 
     async def _reset_pub_client(self) -> None:
         client, self._pub_client = self._pub_client, None
@@ -270,11 +300,17 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         while not self._closing:
             # No retries: redis-py would reconnect and resubscribe behind our
             # back, and the gap it leaves would go unannounced.
-            client = self._client(health_check_interval=0, retry=Retry(NoBackoff(), 0))
-            pubsub: Any = client.pubsub()
+            quiet = {"health_check_interval": 0, "retry": Retry(NoBackoff(), 0)}
+            client = self._client(**quiet)
+            pubsub: Any = (
+                ShardedPubSub(client, quiet, self.keepalive_timeout)
+                if self.target.cluster
+                else client.pubsub()
+            )
             try:
                 # Every channel with a local member, the control channel too.
                 await self.subscriptions.attach(pubsub, previous)
+                self._remember_nodes(client)
                 self.subscribed = True
                 if lost:
                     log.info("subscribed to Redis again")
@@ -302,6 +338,8 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 backoff = min(backoff * 2, MAX_BACKOFF)
             finally:
                 self.subscribed = False
+                # What was held is in history: the gap filler delivers it.
+                self.reorder.clear()
                 previous = self.subscriptions.detach() or previous
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(pubsub.aclose(), CLOSE_TIMEOUT)
@@ -350,8 +388,10 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         # that lands as it fires (seen with redis 5.0.8): the flag still ends
         # the loop within one timeout.
         while not self._closing:
-            message = await pubsub.get_message(timeout=1.0)
+            message = await pubsub.get_message(timeout=self._wait(loop.time()))
             now = loop.time()
+            for held in self.reorder.due(now):
+                yield held
             if message is None:
                 if pinged_at is not None:
                     if now - pinged_at > self.keepalive_timeout:
@@ -366,9 +406,15 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
                 self.metrics.bus_messages_received.inc()
                 data = self._decode(message.get("data"))
                 if data is not None:
-                    yield data
+                    for ready in self.reorder.offer(data, now):
+                        yield ready
             elif kind in ("subscribe", "unsubscribe") and isinstance(channel, bytes):
                 self.subscriptions.confirmed(kind, channel.decode())
+
+    def _wait(self, now: float) -> float:
+        """Seconds to wait for a message: 1, or less if a held one is due sooner."""
+        deadline = self.reorder.next_deadline()
+        return 1.0 if deadline is None else min(1.0, max(0.0, deadline - now))
 
     def _decode(self, raw: Any) -> dict[str, Any] | None:
         try:

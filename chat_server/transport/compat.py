@@ -10,7 +10,7 @@ written against; ``drift()`` compares it with what is installed, and
 ``tests/unit/test_compat.py`` fails loudly when upstream moves.
 
 Upstream files (python-socketio ``src/socketio/``, python-engineio
-``src/engineio/``) at the versions in ``TESTED``. A body hash is the SHA-256
+``src/engineio/``, redis-py ``redis/``) at the versions in ``TESTED``. A body hash is the SHA-256
 of the function's dedented source; a new upstream release that changes one
 means: read the new body, carry the change into our copy if it matters, and
 add the new hash.
@@ -33,6 +33,7 @@ __all__ = ["NAMES", "TESTED", "Private", "body_hash", "drift"]
 TESTED = {
     "python-socketio": ("5.14.1", "5.18.1"),
     "python-engineio": ("4.13.2", "4.15.1"),
+    "redis": ("8.0.0", "8.1.0"),
 }
 
 
@@ -363,6 +364,20 @@ NAMES: tuple[Private, ...] = (
         "transport/bus.py",
         "AsyncServer.shutdown() leaves the listener task running; we cancel it",
     ),
+    Private(
+        "redis.asyncio.cluster:ClusterNode.connection_kwargs",
+        "attr",
+        "transport/sharded.py",
+        "a sharded subscription must reach its slot's master with the cluster client's "
+        "own settings (credentials, TLS, time-outs); ClusterPubSub, the public way, "
+        "moves channels between nodes on its own and would hide the gap from the bus",
+    ),
+    Private(
+        "redis.asyncio.cluster:ClusterNode.connection_class",
+        "attr",
+        "transport/sharded.py",
+        "as connection_kwargs: a TLS cluster's nodes need its SSL connection class",
+    ),
 )
 
 
@@ -414,7 +429,7 @@ def _check(entry: Private) -> str | None:
 
 
 def installed_versions() -> dict[str, str]:
-    """The installed python-socketio and python-engineio versions."""
+    """The installed versions of the libraries in ``TESTED``."""
     return {name: metadata.version(name) for name in TESTED}
 
 

@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from chat_server.core.metrics import Metrics
+from chat_server.core.settings import RedisTarget
 from chat_server.transport.routing import Channels, Subscriptions
-from tests.support.redis import RedisServer, subscribers, wait_unsubscribed
+from chat_server.transport.sharded import ShardedPubSub
+from tests.support.redis import subscribers, wait_unsubscribed
 
 CONTROL = "chat:t:socketio"
 ROOM = "chat:t:{room:r}"
@@ -20,21 +23,36 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
-async def client(fresh_redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    redis = aioredis.Redis.from_url(fresh_redis.url)
+async def client(redis_url: str) -> AsyncIterator[Any]:
+    """A client of the run's Redis: one Redis, or the cluster (``conftest.py``)."""
+    target = RedisTarget.parse(redis_url)
+    redis: Any = (
+        RedisCluster.from_url(target.url)
+        if target.cluster
+        else aioredis.Redis.from_url(target.url)
+    )
     yield redis
     await redis.aclose()
 
 
 @pytest.fixture
-async def attached(client: aioredis.Redis) -> AsyncIterator[tuple[Subscriptions, Any]]:
-    """Subscriptions on a real pub/sub connection whose confirmations nobody reads yet."""
+async def attached(client: Any) -> AsyncIterator[tuple[Subscriptions, Any]]:
+    """Subscriptions on a real pub/sub connection whose confirmations nobody reads yet.
+
+    On a cluster the connection is the bus's ``ShardedPubSub``: the same
+    bookkeeping over sharded subscriptions.
+    """
     subscriptions = Subscriptions(Channels(CONTROL), Metrics())
-    pubsub: Any = client.pubsub()
+    pubsub = pubsub_of(client)
     await subscriptions.attach(pubsub, set())
     yield subscriptions, pubsub
     await subscriptions.aclose()
     await pubsub.aclose()
+
+
+def pubsub_of(client: Any) -> Any:
+    """A pub/sub connection as the bus makes it: sharded on a cluster."""
+    return ShardedPubSub(client, {}) if isinstance(client, RedisCluster) else client.pubsub()
 
 
 async def read_confirmations(
@@ -49,7 +67,7 @@ async def read_confirmations(
 
 
 async def test_ready_returns_only_once_redis_confirmed_the_subscription(
-    attached: tuple[Subscriptions, Any], client: aioredis.Redis
+    attached: tuple[Subscriptions, Any], client: Any
 ) -> None:
     subscriptions, pubsub = attached
     subscriptions.want(ROOM)
@@ -62,7 +80,7 @@ async def test_ready_returns_only_once_redis_confirmed_the_subscription(
 
 
 async def test_the_control_channel_is_subscribed_on_attach(
-    attached: tuple[Subscriptions, Any], client: aioredis.Redis
+    attached: tuple[Subscriptions, Any], client: Any
 ) -> None:
     subscriptions, pubsub = attached
     await read_confirmations(subscriptions, pubsub, lambda: subscriptions.active(CONTROL))
@@ -70,7 +88,7 @@ async def test_the_control_channel_is_subscribed_on_attach(
 
 
 async def test_a_dropped_channel_is_unsubscribed(
-    attached: tuple[Subscriptions, Any], client: aioredis.Redis
+    attached: tuple[Subscriptions, Any], client: Any
 ) -> None:
     subscriptions, pubsub = attached
     subscriptions.want(ROOM)
@@ -81,7 +99,7 @@ async def test_a_dropped_channel_is_unsubscribed(
 
 
 async def test_a_channel_dropped_and_wanted_again_waits_for_its_last_confirmation(
-    attached: tuple[Subscriptions, Any], client: aioredis.Redis
+    attached: tuple[Subscriptions, Any], client: Any
 ) -> None:
     subscriptions, pubsub = attached
     subscriptions.want(ROOM)
@@ -114,11 +132,11 @@ async def test_a_lost_connection_releases_whoever_waits(
 
 
 async def test_a_new_connection_subscribes_every_wanted_channel(
-    client: aioredis.Redis,
+    client: Any,
 ) -> None:
     subscriptions = Subscriptions(Channels(CONTROL), Metrics())
     subscriptions.want(ROOM)
-    pubsub: Any = client.pubsub()
+    pubsub = pubsub_of(client)
     try:
         await subscriptions.attach(pubsub, set())
         await read_confirmations(subscriptions, pubsub, lambda: subscriptions.active(ROOM))

@@ -30,18 +30,23 @@ ENV = {
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """Two processes sharing a Redis of their own, for the whole module.
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two processes sharing a Redis of their own, or the session's Redis Cluster, per module.
 
     Tests share them, so each uses fresh room and user names (``unique``).
     """
-    require_redis_binary()
-    redis = RedisServer()
-    redis.start()
+    redis: RedisServer | None = None
+    if request.param == "cluster":
+        url = request.getfixturevalue("redis_cluster").url
+    else:
+        require_redis_binary()
+        redis = RedisServer()
+        redis.start()
+        url = redis.url
     procs = (
-        ServerProcess(env={**ENV, "REDIS_URL": redis.url}),
-        ServerProcess(env={**ENV, "REDIS_URL": redis.url}),
+        ServerProcess(env={**ENV, "REDIS_URL": url}),
+        ServerProcess(env={**ENV, "REDIS_URL": url}),
     )
     try:
         for proc in procs:
@@ -52,7 +57,8 @@ def cluster() -> Iterator[tuple[ServerProcess, ServerProcess]]:
     finally:
         for proc in procs:
             proc.stop(signum=signal.SIGINT)
-        redis.close()
+        if redis is not None:
+            redis.close()
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
 from tests.support.chat import expect_ok, join, unique
 from tests.support.clients import ChatClient
 from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import metric
+from tests.support.redis import kill_subscriptions
 
 pytestmark = pytest.mark.redis
 
@@ -72,11 +72,7 @@ async def test_500_clients_rejoining_after_a_resync_are_never_refused(
     clients = await _connect_all(connect, one.url, prefix)
     for n, client in enumerate(clients):
         await join(client, rooms[n % ROOMS])
-    redis = aioredis.from_url(redis_url)
-    try:
-        await redis.client_kill_filter(_type="pubsub")
-    finally:
-        await redis.aclose()
+    await kill_subscriptions(redis_url)
     await asyncio.gather(*(c.next("resync", timeout=15) for c in clients))
     times, refused = await _rejoin_all(clients, rooms)
     assert refused == 0

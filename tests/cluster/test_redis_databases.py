@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from chat_server.transport.bus import pubsub_channel
 from tests.support.chat import expect_ok, join, unique
 from tests.support.fixtures import Connect, StartServer
@@ -14,6 +16,9 @@ def test_each_database_has_its_own_pubsub_channel() -> None:
     assert pubsub_channel("unix:///tmp/r.sock?db=2") == pubsub_channel("redis://h/2")
 
 
+@pytest.mark.plain_redis(
+    "a Redis Cluster has database 0 only (redis+cluster:// with /1 is refused)"
+)
 async def test_a_chat_in_another_database_does_not_see_our_messages(
     redis_url: str, start_server: StartServer, connect: Connect
 ) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Iterator
+from typing import TypeAlias
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from chat_server.core.service import room_channel, user_channel
+from chat_server.core.settings import RedisTarget
 from chat_server.transport.bus import pubsub_channel
 from chat_server.transport.routing import Channels
 from tests.support.chat import expect_ok, join, unique
 from tests.support.clients import ChatClient
+from tests.support.cluster import RedisClusterServers
 from tests.support.fixtures import Connect, StartProcesses
 from tests.support.health import cpu_seconds, metric, wait_for
 from tests.support.process import ServerProcess
@@ -38,9 +42,17 @@ RECEIVED = "chat_bus_messages_received_total"
 
 pytestmark = pytest.mark.redis
 
+#: The module runs on a Redis of its own and on the session's Redis Cluster.
+AnyServer: TypeAlias = RedisServer | RedisClusterServers
+AnyClient: TypeAlias = aioredis.Redis | RedisCluster
 
-@pytest.fixture(scope="module")
-def redis() -> Iterator[RedisServer]:
+
+@pytest.fixture(scope="module", params=["redis", "cluster"])
+def redis(request: pytest.FixtureRequest) -> Iterator[RedisServer | RedisClusterServers]:
+    """A Redis of the module's own, or the session's Redis Cluster."""
+    if request.param == "cluster":
+        yield request.getfixturevalue("redis_cluster")
+        return
     require_redis_binary()
     server = RedisServer()
     server.start()
@@ -49,7 +61,7 @@ def redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def procs(redis: RedisServer) -> Iterator[tuple[ServerProcess, ...]]:
+def procs(redis: RedisServer | RedisClusterServers) -> Iterator[tuple[ServerProcess, ...]]:
     """Three processes on a Redis of their own; tests use fresh room and user names."""
     started = tuple(ServerProcess(env={**ENV, "REDIS_URL": redis.url}) for _ in range(3))
     try:
@@ -64,8 +76,15 @@ def procs(redis: RedisServer) -> Iterator[tuple[ServerProcess, ...]]:
 
 
 @pytest.fixture
-async def client(redis: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    redis_client = aioredis.Redis.from_url(redis.url)
+async def client(
+    redis: RedisServer | RedisClusterServers,
+) -> AsyncIterator[aioredis.Redis | RedisCluster]:
+    target = RedisTarget.parse(redis.url)
+    redis_client: aioredis.Redis | RedisCluster = (
+        RedisCluster.from_url(target.url)
+        if target.cluster
+        else aioredis.Redis.from_url(target.url)
+    )
     yield redis_client
     await redis_client.aclose()
 
@@ -76,7 +95,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def channel_of(redis: RedisServer, group: str) -> str:
+def channel_of(redis: RedisServer | RedisClusterServers, group: str) -> str:
     channel = Channels(pubsub_channel(redis.url)).of(group)
     assert channel is not None
     return channel
@@ -127,7 +146,10 @@ async def drain(receiver: ChatClient, count: int, timeout: float = 60) -> list[s
 
 
 async def test_a_room_channel_is_subscribed_once_per_process_holding_a_member(
-    procs: tuple[ServerProcess, ...], redis: RedisServer, client: aioredis.Redis, connect: Connect
+    procs: tuple[ServerProcess, ...],
+    redis: RedisServer | RedisClusterServers,
+    client: aioredis.Redis | RedisCluster,
+    connect: Connect,
 ) -> None:
     room = unique("room")
     channel = channel_of(redis, room_channel(room))
@@ -141,7 +163,10 @@ async def test_a_room_channel_is_subscribed_once_per_process_holding_a_member(
 
 
 async def test_a_room_channel_stays_while_a_local_member_remains(
-    procs: tuple[ServerProcess, ...], redis: RedisServer, client: aioredis.Redis, connect: Connect
+    procs: tuple[ServerProcess, ...],
+    redis: RedisServer | RedisClusterServers,
+    client: aioredis.Redis | RedisCluster,
+    connect: Connect,
 ) -> None:
     room = unique("room")
     first, second = await connect(procs[0].url, unique("u")), await connect(procs[0].url, "x")
@@ -155,8 +180,8 @@ async def test_a_room_channel_stays_while_a_local_member_remains(
 @pytest.mark.parametrize("way", ["leave", "disconnect"])
 async def test_a_room_channel_goes_when_the_last_local_member_goes(
     procs: tuple[ServerProcess, ...],
-    redis: RedisServer,
-    client: aioredis.Redis,
+    redis: RedisServer | RedisClusterServers,
+    client: aioredis.Redis | RedisCluster,
     connect: Connect,
     way: str,
 ) -> None:
@@ -171,12 +196,15 @@ async def test_a_room_channel_goes_when_the_last_local_member_goes(
 
 
 async def test_a_users_channel_is_subscribed_while_the_user_is_connected(
-    procs: tuple[ServerProcess, ...], redis: RedisServer, client: aioredis.Redis, connect: Connect
+    procs: tuple[ServerProcess, ...],
+    redis: RedisServer | RedisClusterServers,
+    client: aioredis.Redis | RedisCluster,
+    connect: Connect,
 ) -> None:
     alice = unique("alice")
     channel = channel_of(redis, user_channel(alice))
     connection = await connect(procs[1].url, alice)
-    assert channel.encode() in await client.pubsub_channels(f"*{alice}*")
+    assert await subscribers(client, channel) == 1
     await connection.close()
     await wait_unsubscribed(client, channel)
 
@@ -260,12 +288,17 @@ async def test_a_join_during_a_stream_of_messages_misses_none(
 
 
 async def test_a_lost_subscription_comes_back_with_every_room_and_user_channel(
-    procs: tuple[ServerProcess, ...], redis: RedisServer, client: aioredis.Redis, connect: Connect
+    procs: tuple[ServerProcess, ...],
+    redis: RedisServer | RedisClusterServers,
+    client: aioredis.Redis | RedisCluster,
+    connect: Connect,
 ) -> None:
     room, alice = unique("room"), unique("alice")
     member = await connect(procs[0].url, alice)
     await join(member, room)
-    assert await kill_subscriptions(redis.url) == len(procs)
+    # One pub/sub connection per process on one Redis; on a cluster one per
+    # process and master it subscribes on.
+    assert await kill_subscriptions(redis.url) >= len(procs)
     await member.next("resync", timeout=10)
     for group in (room_channel(room), user_channel(alice)):
         assert await subscribers(client, channel_of(redis, group)) == 1

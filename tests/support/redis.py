@@ -11,10 +11,13 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
+from chat_server.core.settings import RedisTarget
 from tests.support.health import wait_for
 from tests.support.ports import free_port
 
@@ -190,7 +193,24 @@ class RedisServer:
 
 
 async def kill_subscriptions(url: str) -> int:
-    """Have the Redis at ``url`` drop every pub/sub client; how many it dropped."""
+    """Have the Redis at ``url`` drop every pub/sub client; how many it dropped.
+
+    On a cluster (``redis+cluster://``) every node drops its own, sharded
+    subscribers included.
+    """
+    target = RedisTarget.parse(url)
+    if not target.cluster:
+        return await _kill_subscriptions(target.url)
+    cluster = RedisCluster.from_url(target.url)
+    try:
+        await cluster.initialize()
+        nodes = [f"redis://{node.host}:{node.port}" for node in cluster.get_nodes()]
+    finally:
+        await cluster.aclose()
+    return sum([await _kill_subscriptions(node) for node in nodes])
+
+
+async def _kill_subscriptions(url: str) -> int:
     client = aioredis.Redis.from_url(url)
     try:
         killed: int = await client.client_kill_filter(_type="pubsub")
@@ -199,13 +219,34 @@ async def kill_subscriptions(url: str) -> int:
     return killed
 
 
-async def subscribers(client: aioredis.Redis, channel: str) -> int:
-    """How many connections are subscribed to ``channel`` (``PUBSUB NUMSUB``)."""
+async def subscribers(client: aioredis.Redis | RedisCluster, channel: str) -> int:
+    """How many connections are subscribed to ``channel``.
+
+    ``PUBSUB NUMSUB`` on one Redis; on a cluster ``PUBSUB SHARDNUMSUB`` on the
+    master of the channel's slot, where its sharded subscribers are.
+    """
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+        node = client.get_node_from_key(channel)
+        reply = await client.execute_command("PUBSUB SHARDNUMSUB", channel, target_nodes=node)
+        return int(dict(_pairs(reply)).get(channel.encode(), 0))
     ((_, count),) = await client.pubsub_numsub(channel)
     return int(count)
 
 
-async def wait_unsubscribed(client: aioredis.Redis, channel: str, timeout: float = 5) -> None:  # noqa: ASYNC109
+def _pairs(reply: Any) -> list[tuple[Any, Any]]:
+    if isinstance(reply, dict):
+        return list(reply.items())
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [tuple(pair) for pair in reply]
+    return list(zip(reply[::2], reply[1::2], strict=True))
+
+
+async def wait_unsubscribed(
+    client: aioredis.Redis | RedisCluster,
+    channel: str,
+    timeout: float = 5,  # noqa: ASYNC109
+) -> None:
     """Wait until nobody is subscribed to ``channel``; AssertionError after ``timeout``."""
 
     async def gone() -> bool:

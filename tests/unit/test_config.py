@@ -131,6 +131,8 @@ BAD_VALUES = [
     ("REDIS_URL", "http://127.0.0.1:6379/0"),
     ("REDIS_URL", "redis://127.0.0.1:notaport/0"),
     ("REDIS_URL", "redis://"),
+    ("REDIS_URL", "redis+cluster://127.0.0.1:7000/1"),
+    ("REDIS_URL", "redis+sentinel://127.0.0.1:26379/0"),
     ("CHAT_HISTORY_SIZE", "0"),
     ("CHAT_HISTORY_SIZE", "-5"),
     ("CHAT_HISTORY_SIZE", "abc"),

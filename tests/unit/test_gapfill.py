@@ -18,6 +18,7 @@ from chat_server.core.ports import Directory, Record
 from chat_server.core.service import conversation_key
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
 from chat_server.stores.history import MemoryHistory
+from chat_server.stores.keys import KeyLayout
 from chat_server.transport.gapfill import GapFiller
 
 Delivered = list[tuple[str, Any, Any]]
@@ -164,7 +165,7 @@ async def test_a_second_fill_reads_nothing_already_filled(
 @pytest.fixture
 async def redis_directory(redis_url: str) -> AsyncIterator[RedisDirectory]:
     client = aioredis.Redis.from_url(redis_url)
-    yield RedisDirectory(client, prefix=f"test:{uuid.uuid4().hex}:")
+    yield RedisDirectory(client, KeyLayout(prefix=f"test:{uuid.uuid4().hex}:"))
     await client.aclose()
 
 
