@@ -121,8 +121,10 @@ class ConnectionLimiter:
         self._clock = clock
         self._flood_limit = flood_factor * burst
         self._flood_window = flood_window
-        # Holds at most flood_limit + 1 stamps, so a flood costs bounded memory.
-        self._refusals: deque[float] = deque(maxlen=self._flood_limit + 1)
+        # Made at the first refusal: most connections never have one, and an
+        # empty deque is about 700 bytes for each of them. It holds at most
+        # flood_limit + 1 stamps, so a flood costs bounded memory.
+        self._refusals: deque[float] | None = None
 
     def check(self) -> Decision:
         """Account for one incoming event and say what to do with it."""
@@ -130,10 +132,13 @@ class ConnectionLimiter:
         if wait == 0.0:
             return ALLOW
         now = self._clock()
-        self._refusals.append(now)
-        while self._refusals and now - self._refusals[0] > self._flood_window:
-            self._refusals.popleft()
-        flooding = len(self._refusals) > self._flood_limit
+        refusals = self._refusals
+        if refusals is None:
+            refusals = self._refusals = deque(maxlen=self._flood_limit + 1)
+        refusals.append(now)
+        while refusals and now - refusals[0] > self._flood_window:
+            refusals.popleft()
+        flooding = len(refusals) > self._flood_limit
         return Decision(allowed=False, retry_after=_round_up(wait), disconnect=flooding)
 
 

@@ -200,14 +200,47 @@ NAMES: tuple[Private, ...] = (
         "engineio.async_socket:AsyncSocket._websocket_handler",
         "replace",
         "transport/websocket.py",
-        "copied as serve_websocket: the same steps with asyncio.timeout scopes instead "
-        "of wait_for tasks (four tasks per idle connection become one)",
+        "copied as serve_websocket: the same steps with no wait_for tasks (four tasks "
+        "per idle connection become one) and, past the upgrade probe, no timeouts of "
+        "its own (the heartbeat's pong deadline closes a silent client)",
         "(self, ws)",
         frozenset(
             {
                 "3548a4051e6f43dff4381e0060c3d8e71015affce9ca152ef7e70b79ed72cd48",
             }
         ),
+    ),
+    Private(
+        "engineio.async_server:AsyncServer._handle_connect",
+        "replace",
+        "transport/engine.py",
+        "a WebSocket is served after this returns (serve_later, not from within its "
+        "frames); we rely on it handing the upgraded response back unchanged, and do "
+        "its removal of the closed session once serving ends",
+        "(self, environ, transport, jsonp_index=None)",
+        frozenset({"57f46d81546219173e4ba78862c6e685ac6c2c8e4e7cc1e9f330c5be79fbc6f6"}),
+    ),
+    Private(
+        "engineio.async_server:AsyncServer.handle_request",
+        "replace",
+        "transport/engine.py",
+        "the same for an upgrade from polling: the response comes back unchanged (not "
+        "a dict), and we remove the closed session once serving ends",
+        "(self, *args, **kwargs)",
+        frozenset(
+            {
+                "a71e053739d0a49d41cc289551d8da37f68b18209b2e573ca0eab1a45b0eaabf",
+                "911b69db6dcb766309d02ebd76809a120668f4a922129429717ba0877d70b47c",
+            }
+        ),
+    ),
+    Private(
+        "engineio.async_socket:AsyncSocket._upgrade_websocket",
+        "replace",
+        "transport/engine.py",
+        "returns what the WebSocket driver's __call__ returns, our deferred response",
+        "(self, environ)",
+        frozenset({"87601500a120e564d89845d741c558cc5c21537165194bc12b4a7d1e94e94ac8"}),
     ),
     Private(
         "engineio.async_socket:AsyncSocket._send_ping",
@@ -237,7 +270,8 @@ NAMES: tuple[Private, ...] = (
         "engineio.async_drivers.aiohttp:WebSocket.__call__",
         "replace",
         "transport/websocket.py",
-        "the WebSocketResponse options (max_msg_size, no deflate) are not configurable",
+        "the WebSocketResponse options (max_msg_size, no deflate) are not configurable; "
+        "ours returns the prepared response for the server to serve (serve_later)",
         "(self, environ)",
         frozenset(
             {

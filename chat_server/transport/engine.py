@@ -36,7 +36,7 @@ from chat_server.core.metrics import Metrics
 from chat_server.core.ratelimit import KeyedLimiter, retry_after_header
 from chat_server.transport.screening import screen_packet
 from chat_server.transport.sendqueue import DELIVERED_KINDS, SendQueue
-from chat_server.transport.websocket import GuardedWebSocket
+from chat_server.transport.websocket import GuardedWebSocket, serve_websocket
 
 __all__ = ["GuardedEngineServer"]
 
@@ -159,6 +159,9 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             "translate_request": self._translate_request,
             "create_route": _create_route,
         }
+        #: Upgraded WebSockets to serve once python-engineio has answered their
+        #: request, by the request's id (``serve_later``).
+        self._serve_later: dict[int, GuardedWebSocket] = {}
         #: Sessions with a polling GET, and with a polling POST, in flight.
         self._polling: dict[str, set[str]] = {"GET": set(), "POST": set()}
 
@@ -327,9 +330,24 @@ class GuardedEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untype
             if socket is not None and socket.upgraded and request.method == "GET":
                 return await _close_intruder(request)
         if sid is None or query.get("transport") != "polling" or request.method == "OPTIONS":
-            response: web.StreamResponse = await super().handle_request(request)
+            try:
+                response: web.StreamResponse = await super().handle_request(request)
+            finally:
+                ws = self._serve_later.pop(id(request), None)
+            if ws is not None:
+                # What python-engineio does once its handler returns, in
+                # _handle_connect (a new session) and in handle_request (an
+                # upgrade from polling): a closed socket leaves ``sockets``.
+                socket = ws.socket
+                await serve_websocket(socket, ws)
+                if socket.closed:
+                    self.sockets.pop(socket.sid, None)
             return response
         return await self._poll(request, sid)
+
+    def serve_later(self, request: web.Request, ws: GuardedWebSocket) -> None:
+        """Serve ``ws`` once python-engineio has answered ``request`` (``handle_request``)."""
+        self._serve_later[id(request)] = ws
 
     async def _poll(self, request: web.Request, sid: str) -> web.StreamResponse:
         """One long-polling request of session ``sid``; a second concurrent one ends it.

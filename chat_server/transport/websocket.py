@@ -26,10 +26,15 @@ __all__ = ["GuardedWebSocket", "Refuser", "serve_websocket"]
 
 
 class Refuser(Protocol):
-    """What a WebSocket needs of its Engine.IO server: a way to refuse input."""
+    """What a WebSocket needs of its Engine.IO server: a way to refuse input, and
+    to serve the connection once python-engineio's request handling has returned."""
 
     async def refuse(self, sid: str, reason: str) -> None:
         """Count a refused input and close connection ``sid``."""
+        ...
+
+    def serve_later(self, request: web.Request, ws: GuardedWebSocket) -> None:
+        """Serve ``ws`` (with ``serve_websocket``) once ``request``'s handling returns."""
         ...
 
 
@@ -43,6 +48,8 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped 
 
     sid: str | None = None
     queue: SendQueue | None = None
+    #: The Engine.IO socket this WebSocket carries, once upgraded.
+    socket: Any = None
 
     async def __call__(self, environ: dict[str, Any]) -> web.StreamResponse:
         request = environ["aiohttp.request"]
@@ -68,7 +75,14 @@ class GuardedWebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]  # untyped 
             environ.clear()
         self.environ = environ
         if socket is not None and getattr(self.handler, "__name__", None) == "_websocket_handler":
-            await serve_websocket(socket, self)
+            # python-engineio would serve it from within its request handling,
+            # so its frames (handle_request, _handle_connect, handle_get_request,
+            # _upgrade_websocket, this one) and what they hold (the parsed query,
+            # the OPEN packet, the environ) would wait as long as the connection
+            # stays open. The server serves it once they have returned.
+            self.socket = socket
+            server: Refuser = self.server
+            server.serve_later(request, self)
         else:
             await self.handler(self)
         return self._sock
@@ -104,27 +118,29 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
     """python-engineio's ``AsyncSocket._websocket_handler``, with fewer tasks per connection.
 
     The same steps in the same order (the upgrade probe, a writer task
-    draining the queue, the reader loop, the same ways out), but its timeouts
-    are ``asyncio.timeout`` scopes instead of ``asyncio.wait_for``, which
-    wraps each wait in a task of its own: an idle connection keeps its
-    handler and one writer task, not four tasks and their futures.
+    draining the queue, the reader loop, the same ways out), with fewer waits
+    held per connection. python-engineio wraps each wait in ``wait_for``
+    (a task of its own) with a timeout of ``pingInterval + pingTimeout``; an
+    idle connection kept four tasks and their futures. Here the upgrade
+    probe's two reads keep that timeout, as an ``asyncio.timeout`` scope,
+    while the reader loop and the writer wait with none: the server's
+    heartbeat (``engine.py``) closes a connection whose PONG is not back
+    ``pingTimeout`` after a PING, which is when python-engineio's timeouts
+    would have fired for a silent client (a PING goes out every
+    ``pingInterval``), and closing it ends both waits. An idle connection
+    keeps its handler, one writer task and the heartbeat's timer, and
+    re-arms no timer per packet.
     """
     server = socket.server
     queue = socket.queue
     limit = server.ping_interval + server.ping_timeout
-
-    async def receive() -> Any:
-        async with asyncio.timeout(limit):
-            data = await ws.wait()
-        if data and len(data) > server.max_http_buffer_size:
-            raise ValueError("packet is too large")
-        return data
+    max_size = server.max_http_buffer_size
 
     if socket.connected:
         # The socket was already connected, so this is an upgrade.
         socket.upgrading = True  # hold packet sends during the upgrade
         try:
-            pkt = eio_packet.Packet(encoded_packet=await receive())
+            pkt = eio_packet.Packet(encoded_packet=await _probe(ws, limit, max_size))
         except OSError:
             return
         if pkt.packet_type != eio_packet.PING or pkt.data != "probe":
@@ -133,7 +149,7 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
         await ws.send(eio_packet.Packet(eio_packet.PONG, data="probe").encode())
         await queue.put(eio_packet.Packet(eio_packet.NOOP))  # end the pending poll
         try:
-            pkt = eio_packet.Packet(encoded_packet=await receive())
+            pkt = eio_packet.Packet(encoded_packet=await _probe(ws, limit, max_size))
         except OSError:
             socket.upgrading = False
             return
@@ -147,16 +163,19 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
         socket.connected = True
         socket.upgraded = True
 
-    writer_task = asyncio.ensure_future(_write_queue(socket, ws, limit))
+    writer_task = asyncio.ensure_future(_write_queue(socket, ws))
     while True:
         try:
-            data = await receive()
+            data = await ws.wait()
         except BaseException:
-            # A timeout, a closed socket, a refused frame, or the handler
-            # being cancelled: python-engineio ends the connection on each.
+            # A closed socket (the heartbeat's deadline among the ways to it),
+            # a refused frame, or the handler being cancelled: python-engineio
+            # ends the connection on each.
             break
         if data is None:
             break  # connection closed by client
+        if len(data) > max_size:
+            break  # python-engineio's ValueError, caught the same way
         try:
             await socket.receive(eio_packet.Packet(encoded_packet=data))
         except engineio.exceptions.UnknownPacketError:
@@ -172,6 +191,15 @@ async def serve_websocket(socket: Any, ws: GuardedWebSocket) -> None:
     await queue.put(None)  # unlock the writer task so it can exit
     await writer_task
     await socket.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
+async def _probe(ws: GuardedWebSocket, limit: float, max_size: int) -> str:
+    """One read of the upgrade probe, within python-engineio's timeout."""
+    async with asyncio.timeout(limit):
+        data = await ws.wait()
+    if data and len(data) > max_size:
+        raise ValueError("packet is too large")
+    return data
 
 
 def _write_direct(socket: Any, ws: GuardedWebSocket, packets: list[Any]) -> bool:
@@ -201,14 +229,18 @@ def _write_direct(socket: Any, ws: GuardedWebSocket, packets: list[Any]) -> bool
     return True
 
 
-async def _write_queue(socket: Any, ws: GuardedWebSocket, limit: float) -> None:
-    """The writer task: python-engineio's, taking packets as ``AsyncSocket.poll`` does."""
+async def _write_queue(socket: Any, ws: GuardedWebSocket) -> None:
+    """The writer task: python-engineio's, taking packets as ``AsyncSocket.poll`` does.
+
+    It waits for the next packet with no timeout of its own: a PING is
+    queued every ``pingInterval``, and a connection that stops answering is
+    closed by the heartbeat, which queues the ``None`` that ends this loop.
+    """
     queue = socket.queue
     while True:
         try:
-            async with asyncio.timeout(limit):
-                first = await queue.get()
-        except (TimeoutError, asyncio.CancelledError):
+            first = await queue.get()
+        except asyncio.CancelledError:
             break
         queue.task_done()
         if first is None:

@@ -129,3 +129,26 @@ async def test_a_flood_from_one_address_gets_429s_while_another_address_chats(
     assert set(statuses) <= {200, 429}
     # Refused at once, not queued behind the flood.
     assert slowest < 1.0
+
+
+async def _handshake_status_once_freed(http: aiohttp.ClientSession, url: str) -> int:
+    # The server forgets a closed session once it has seen the close: up to 5 s.
+    for _ in range(100):
+        status = (await handshake(http, url))[0]
+        if status != 503:
+            break
+        await asyncio.sleep(0.05)
+    return status
+
+
+@pytest.mark.parametrize("transports", [["websocket"], ["polling", "websocket"]])
+async def test_a_closed_websocket_gives_its_place_under_max_connections_back(
+    start_server: StartServer,
+    connect: Connect,
+    http: aiohttp.ClientSession,
+    transports: list[str],
+) -> None:
+    url = await start_server(chat_settings(max_connections=1))
+    alice = await connect(url, "alice", transports=transports)
+    await alice.close()
+    assert await _handshake_status_once_freed(http, url) == 200

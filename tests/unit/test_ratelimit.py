@@ -119,7 +119,15 @@ def test_connection_limiter_keeps_a_bounded_record_of_refusals(clock: FakeClock)
     limiter = ConnectionLimiter(2, 0.01, clock=clock)
     for _ in range(10_000):
         limiter.check()
+    assert limiter._refusals is not None
     assert len(limiter._refusals) <= 7
+
+
+def test_connection_limiter_keeps_no_record_until_it_refuses(clock: FakeClock) -> None:
+    limiter = ConnectionLimiter(2, 0.01, clock=clock)
+    limiter.check()
+    limiter.check()
+    assert limiter._refusals is None
 
 
 def test_retry_after_is_rounded_up_to_the_millisecond(clock: FakeClock) -> None:
