@@ -57,6 +57,7 @@ from chat_server.transport.gapfill import GapFiller
 from chat_server.transport.reorder import Reorder
 from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
+from chat_server.transport.seqs import Delivered
 from chat_server.transport.sharded import ShardedPubSub
 
 __all__ = ["ResilientRedisManager", "pubsub_channel"]
@@ -70,8 +71,6 @@ MAX_BACKOFF = 2.0
 #: Seconds a pub/sub connection may take to close before it is left behind.
 CLOSE_TIMEOUT = 2.0
 FIRST_BACKOFF = 0.05
-#: Senders whose last sequence number is remembered (processes come and go).
-MAX_SENDERS = 1024
 #: The ``method`` of the chat's own control messages on the bus (python-socketio
 #: ignores methods it does not know; our listener takes these out first).
 CONTROL = "chat_control"
@@ -143,7 +142,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self._closing = False
         self._pub_client: aioredis.Redis | None = None
         self._seq = 0
-        self._last_seq: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self._delivered = Delivered()
         self.target = target
         self.reorder = Reorder()
         #: Cluster nodes seen in the last slot table: a new client starts from
@@ -243,7 +242,8 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
             self._pub_client = self._client()
         async with self._pub_client.pipeline(transaction=False) as pipe:
             # An emit to several groups goes on each one's channel; a process
-            # listening to two of them drops the second copy by its sequence.
+            # listening to two of them drops the second copy by its sequence
+            # (``seqs.py``).
             send = pipe.spublish if self.target.cluster else pipe.publish
             for payload, _, channels in batch:
                 for channel in channels:
@@ -424,13 +424,12 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         if not isinstance(data, dict):
             return None
         sender, seq = data.get("sender"), data.get("seq")
-        if isinstance(sender, str) and isinstance(seq, int):
-            if seq <= self._last_seq.get(sender, 0):
-                return None  # a retried batch already delivered
-            self._last_seq[sender] = seq
-            self._last_seq.move_to_end(sender)
-            while len(self._last_seq) > MAX_SENDERS:
-                self._last_seq.popitem(last=False)
+        if (
+            isinstance(sender, str)
+            and isinstance(seq, int)
+            and not self._delivered.first(sender, seq)
+        ):
+            return None  # a copy on another channel, or a retried batch, delivered already
         return data
 
     # -- delivering -----------------------------------------------------------------

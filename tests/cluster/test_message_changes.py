@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from redis.crc import key_slot
 
 from tests.support.chat import alice_and_bob_in_a_room, assert_has, expect_ok, join, unique
 from tests.support.clients import ChatClient
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.redis
 
 #: Edits each of the two racing connections sends.
 EDITS = 25
+#: Read markers moved one after the other in the burst test.
+READS = 40
 
 
 async def _updates(client: ChatClient, count: int) -> list[Any]:
@@ -75,6 +78,45 @@ async def test_a_read_on_one_process_reaches_the_other_users_connections_elsewhe
     assert await bob_there.next("read") == {"with": alice, "user": bob, "id": sent["id"]}
     entry = expect_ok(await bob_there.call("conversations", {}))["conversations"][0]
     assert_has(entry, {"with": alice, "read": sent["id"], "unread": 0})
+
+
+def _on_another_master(other: str) -> str:
+    """A fresh user name whose channel's slot lies in another third than ``other``'s.
+
+    On the tests' 3-master cluster (slots split in thirds by ``redis-cli
+    --cluster create``), so the two users' channels arrive over two
+    connections; on one Redis the choice does not matter.
+    """
+
+    def third(name: str) -> int:
+        slot = key_slot(f"user:{name}".encode())
+        return 0 if slot <= 5460 else 1 if slot <= 10922 else 2
+
+    while True:
+        name = unique("alice")
+        if third(name) != third(other):
+            return name
+
+
+async def test_every_read_of_a_burst_reaches_both_users_other_process(
+    server_processes: StartProcesses, connect: Connect
+) -> None:
+    # Each read is two emits, to the reader's channel then the other user's:
+    # on a cluster they arrive over two masters' connections, in any order.
+    one, two = await server_processes(2)
+    bob = unique("bob")
+    alice = _on_another_master(bob)
+    alice_there, bob_here = await connect(two.url, alice), await connect(one.url, bob)
+    bob_there = await connect(two.url, bob)
+    sent = [
+        expect_ok(await alice_there.call("private_message", {"to": bob, "text": f"m{n}"}))
+        for n in range(READS)
+    ]
+    for message in sent:
+        expect_ok(await bob_here.call("read", {"with": alice, "id": message["id"]}))
+    ids = [m["id"] for m in sent]
+    assert [(await alice_there.next("read"))["id"] for _ in ids] == ids
+    assert [(await bob_there.next("read"))["id"] for _ in ids] == ids
 
 
 async def test_a_client_offline_during_a_change_sees_it_after_rejoining_with_since(
