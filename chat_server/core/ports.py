@@ -19,6 +19,7 @@ __all__ = [
     "Delivery",
     "Directory",
     "History",
+    "HookEvent",
     "Idempotency",
     "Job",
     "Markers",
@@ -82,28 +83,60 @@ class Publication:
     tail: str
 
 
+@dataclass(slots=True)
+class HookEvent:
+    """A webhook event a store queues in the same atomic step that stores its message.
+
+    The event's ``data`` is the stored message, so it can only be written
+    once the message has its id: a store that holds the webhook queue too
+    (one Redis: the stream beside the history) writes it there and then,
+    sparing the chat path a round trip per message. One job per URL, as
+    ``Webhooks.notify`` queues them; the store sets ``queued`` to the number
+    it wrote (0 if the queue refused them).
+    """
+
+    type: str
+    event_id: str
+    urls: tuple[str, ...]
+    queued: int = 0
+
+
 class History(Protocol):
     """Where messages are kept; every record returned carries its ``id`` and ``ts``."""
 
+    #: Whether ``append`` and ``append_once`` take a ``hook``; a store that
+    #: does not, ignores it, and the caller queues the event afterwards.
+    queues_hooks: bool
+
     async def append(
-        self, key: str, record: Record, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> Record:
         """Store ``record`` as the newest message of ``key``; return it with id and ts.
 
         With ``publication``, the message is also published as it is stored
-        (a store that cannot publish refuses it with ``NotImplementedError``).
+        (a store that cannot publish refuses it with ``NotImplementedError``);
+        with ``hook``, its webhook event is queued in the same step.
         """
         ...
 
     async def append_once(
-        self, key: str, record: Record, once: str, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        once: str,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> tuple[Record, bool]:
         """``append``, unless a message was stored under idempotency key ``once``.
 
         Returns the stored message and ``False``; or, when ``once`` was used
         in the last ``ONCE_SECONDS`` (in any conversation), a record with the
-        first message's ``id`` and ``ts`` and ``True``, having stored and
-        published nothing. Racing calls with one key store exactly once.
+        first message's ``id`` and ``ts`` and ``True``, having stored,
+        published and queued nothing. Racing calls with one key store exactly once.
         """
         ...
 

@@ -23,6 +23,7 @@ from chat_server.core.ports import (
     Delivery,
     Directory,
     History,
+    HookEvent,
     Markers,
     Presence,
     Record,
@@ -361,11 +362,20 @@ class ChatService:
         ``bot: true`` when delivered and in history.
         """
         record = _as_bot({"room": room, "from": sender, "text": text}, bot)
+        hook = self.webhooks.prepare("message") if self.history.queues_hooks else None
         message, replayed = await self._store_and_deliver(
-            room_channel(room), _with_client_id(record, client_id), "message", room_channel(room)
+            room_channel(room),
+            _with_client_id(record, client_id),
+            "message",
+            room_channel(room),
+            hook,
         )
-        if not replayed:
+        if replayed:
+            return message
+        if hook is None:
             await self.webhooks.notify("message", message)
+        else:
+            self.webhooks.queued(hook)
         return message
 
     async def send_private(
@@ -409,7 +419,12 @@ class ChatService:
             return False
 
     async def _store_and_deliver(
-        self, key: str, record: Record, event: str, to: str | list[str]
+        self,
+        key: str,
+        record: Record,
+        event: str,
+        to: str | list[str],
+        hook: HookEvent | None = None,
     ) -> tuple[Record, bool]:
         """Store ``record`` in conversation ``key`` and deliver it as ``event`` to ``to``.
 
@@ -421,14 +436,18 @@ class ChatService:
 
         Returns the message and whether it was a replay of an earlier send
         with the same ``client_id`` (then nothing was stored or delivered).
+        ``hook``: a webhook event the store queues with the message.
         """
         publication = self.delivery.publication(event, to)
         client_id = record.get("client_id")
         if client_id is None:
-            message, replayed = await self.history.append(key, record, publication), False
+            message = await self.history.append(key, record, publication, hook)
+            replayed = False
         else:
             once = f"{client_id}:{record['from']}"  # a client_id holds no ':'
-            message, replayed = await self.history.append_once(key, record, once, publication)
+            message, replayed = await self.history.append_once(
+                key, record, once, publication, hook
+            )
         if publication is None and not replayed:
             await self.delivery.emit(event, message, to=to)
         return message, replayed

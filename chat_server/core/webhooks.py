@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat_server.core.metrics import Metrics
-from chat_server.core.ports import Job, WebhookQueue
+from chat_server.core.ports import HookEvent, Job, WebhookQueue
 from chat_server.core.settings import Settings
 
 __all__ = [
@@ -102,6 +102,26 @@ class Webhooks:
         """Whether events of ``type`` are sent (cheap: the chat path asks first)."""
         return type in self.events
 
+    def prepare(self, type: str) -> HookEvent | None:
+        """An event of ``type`` for a store to queue with its message, if wanted.
+
+        The caller hands it to ``History.append`` and then to ``queued``.
+        """
+        if self.queue is None or type not in self.events:
+            return None
+        return HookEvent(type, self._new_id(), self.urls)
+
+    def queued(self, hook: HookEvent) -> None:
+        """Count what a store queued of ``hook``; what it could not is dropped, and said."""
+        missing = len(hook.urls) - hook.queued
+        if missing:
+            log.warning(
+                "webhook event %s (%s) not queued for %d URL(s)", hook.event_id, hook.type, missing
+            )
+            self._count_dropped("unavailable", missing)
+        if hook.queued:
+            self._count_queued(hook.type, hook.queued)
+
     async def notify(self, type: str, data: dict[str, Any]) -> None:
         """Queue event ``type`` with ``data`` for every URL, if that type is wanted.
 
@@ -111,7 +131,7 @@ class Webhooks:
         if self.queue is None or type not in self.events:
             return
         ts = int(time.time() * 1000)
-        event_id = f"{self._ids.getrandbits(128):032x}"
+        event_id = self._new_id()
         body = json.dumps(
             {"id": event_id, "type": type, "ts": ts, "data": data},
             ensure_ascii=False,
@@ -128,11 +148,18 @@ class Webhooks:
             if taken < len(jobs):
                 log.warning("webhook queue full: event %s (%s) dropped", event_id, type)
                 self._count_dropped("queue_full", len(jobs) - taken)
-        if self.metrics is not None and taken:
+        if taken:
+            self._count_queued(type, taken)
+
+    def _new_id(self) -> str:
+        return f"{self._ids.getrandbits(128):032x}"
+
+    def _count_queued(self, type: str, n: int) -> None:
+        if self.metrics is not None:
             counter = self._queued.get(type)
             if counter is None:
                 counter = self._queued[type] = self.metrics.webhook_queued.labels(type)
-            counter.inc(taken)
+            counter.inc(n)
 
     def _count_dropped(self, reason: str, n: int) -> None:
         if self.metrics is not None:

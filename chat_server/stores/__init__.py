@@ -55,7 +55,14 @@ def build_stores(
         return MemoryHistory(settings.history_size), MemoryPresence(), MemoryDirectory()
     client: aioredis.Redis = redis  # type: ignore[assignment]  # the commands used exist on both
     return (
-        RedisHistory(client, settings.history_size, keys),
+        RedisHistory(
+            client,
+            settings.history_size,
+            keys,
+            # The script that stores a message queues its webhook event too.
+            hook_stream=keys.webhooks() if settings.webhooks else None,
+            hook_cap=settings.webhook_queue_size,
+        ),
         RedisPresence(client, ttl=settings.presence_ttl, keys=keys),
         RedisDirectory(client, keys),
     )

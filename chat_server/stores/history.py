@@ -20,7 +20,15 @@ from redis.crc import key_slot
 
 from chat_server.core.changes import MAX_REACTIONS, Change, apply_change, refusal
 from chat_server.core.ids import format_id, parse_id
-from chat_server.core.ports import ONCE_SECONDS, Changed, History, Page, Publication, Record
+from chat_server.core.ports import (
+    ONCE_SECONDS,
+    Changed,
+    History,
+    HookEvent,
+    Page,
+    Publication,
+    Record,
+)
 from chat_server.stores import scripts
 from chat_server.stores.keys import PLAIN, KeyLayout
 
@@ -94,6 +102,9 @@ class MemoryHistory:
     :param size: messages kept per conversation (``CHAT_HISTORY_SIZE``).
     """
 
+    #: The webhook queue is not ours: ``Webhooks.notify`` fills it after the append.
+    queues_hooks = False
+
     def __init__(self, size: int) -> None:
         self.size = size
         self._conversations: dict[str, _Conversation] = {}
@@ -108,7 +119,11 @@ class MemoryHistory:
         return format_id(self._last_ms, self._seq)
 
     async def append(
-        self, key: str, record: Record, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> Record:
         if publication is not None:
             raise NotImplementedError("the memory store has no bus to publish on")
@@ -125,7 +140,12 @@ class MemoryHistory:
         return _stamped(message_id, record)
 
     async def append_once(
-        self, key: str, record: Record, once: str, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        once: str,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> tuple[Record, bool]:
         prior = self._once.get(once)
         if prior is not None:
@@ -206,6 +226,11 @@ class RedisHistory:
     :param size: messages kept per conversation (``CHAT_HISTORY_SIZE``).
     :param keys: the key names (``stores/keys.py``): a cluster layout
         publishes with ``SPUBLISH``.
+    :param hook_stream: the webhook stream (``stores/webhooks.py``) when
+        webhooks are on, and ``hook_cap`` its length cap: each message's
+        webhook event is then queued by the script that stores it. Ignored
+        on a cluster, where the stream lives in another slot than the
+        conversation.
 
     On a cluster a script can publish only on channels of its own slot, a
     room's; a private message's user channels live elsewhere, so those
@@ -213,10 +238,21 @@ class RedisHistory:
     says what that means for their order).
     """
 
-    def __init__(self, redis: aioredis.Redis, size: int, keys: KeyLayout = PLAIN) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        size: int,
+        keys: KeyLayout = PLAIN,
+        *,
+        hook_stream: str | None = None,
+        hook_cap: int = 100_000,
+    ) -> None:
         self.redis = redis
         self.size = size
         self.keys = keys
+        self.hook_stream = None if keys.cluster else hook_stream
+        self.hook_cap = hook_cap
+        self.queues_hooks = self.hook_stream is not None
         self._publish = "SPUBLISH" if keys.cluster else "PUBLISH"
         self._append = redis.register_script(scripts.APPEND)
         self._before = redis.register_script(scripts.BEFORE)
@@ -263,38 +299,55 @@ class RedisHistory:
             await self.redis.execute_command(self._publish, channel, framed)  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
 
     async def append(
-        self, key: str, record: Record, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> Record:
-        message, _ = await self._store(key, record, None, publication)
+        message, _ = await self._store(key, record, None, publication, hook)
         return message
 
     async def append_once(
-        self, key: str, record: Record, once: str, publication: Publication | None = None
+        self,
+        key: str,
+        record: Record,
+        once: str,
+        publication: Publication | None = None,
+        hook: HookEvent | None = None,
     ) -> tuple[Record, bool]:
-        return await self._store(key, record, self.keys.once(key, once), publication)
+        return await self._store(key, record, self.keys.once(key, once), publication, hook)
 
     async def _store(
-        self, key: str, record: Record, once: str | None, publication: Publication | None
+        self,
+        key: str,
+        record: Record,
+        once: str | None,
+        publication: Publication | None,
+        hook: HookEvent | None,
     ) -> tuple[Record, bool]:
         stream, trimmed, states, revs = self._keys(key)
         seq = self.keys.seq(key)
         data = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
         keys = [stream, trimmed, seq.key, states, revs]
-        if once is not None:
-            keys.append(once)
         inside, after = self._split(key, publication)
-        raw_id, replayed, prev = await self._append(
-            keys=keys,
-            args=[
-                self.size,
-                data,
-                *_frame(inside),
-                ONCE_SECONDS,
-                self._publish,
-                seq.multiplier,
-                seq.offset,
-            ],
-        )
+        args: list[Any] = [
+            self.size,
+            data,
+            *_frame(inside),
+            ONCE_SECONDS,
+            self._publish,
+            seq.multiplier,
+            seq.offset,
+        ]
+        if hook is not None and self.hook_stream is not None:
+            keys += [once or "", self.hook_stream]
+            args += [self.hook_cap, hook.event_id, hook.type, *hook.urls]
+        elif once is not None:
+            keys.append(once)
+        raw_id, replayed, prev, queued = await self._append(keys=keys, args=args)
+        if hook is not None:
+            hook.queued = int(queued)
         message = _stamped(_wire_id(raw_id), record)
         if not replayed:
             order = [key, message["id"], _text(prev)]

@@ -76,10 +76,12 @@ local function triplets(entries, states)
 end
 """
 
-# KEYS: stream, trimmed, seq, states, revs[, once]
+# KEYS: stream, trimmed, seq, states, revs[, once ('' for none)[, webhook stream]]
 # ARGV: cap, record JSON, channels (space-separated), head, tail, once seconds,
-#       publish command, seq multiplier, seq offset
-# Returns {stream id, 1 if replayed else 0, the previous event (see clock)}.
+#       publish command, seq multiplier, seq offset[, webhook stream cap,
+#       event id, event type, URL...]
+# Returns {stream id, 1 if replayed else 0, the previous event (see clock),
+#          webhook jobs queued}.
 #
 # Takes the id from the conversation's clock and its counter (``keys.SeqKey``:
 # ids stay unique across conversations), remembers the newest id the cap
@@ -88,14 +90,18 @@ end
 # tail on each, in the order given. With an idempotency key (``once``): if it
 # holds an id, that id comes back with 1 and nothing is written; otherwise the
 # new id is kept under it, so racing retries store exactly once at no extra
-# round trip.
+# round trip. Given a webhook stream (one Redis only: on a cluster it lives in
+# another slot), the message's webhook event is queued there too, one entry
+# per URL as ``stores/webhooks.py`` reads them; a refused XADD (the key holds
+# something else) leaves the message stored and reports 0 jobs queued.
 APPEND = (
     _PRELUDE
     + """
 local once = KEYS[6]
+if once == '' then once = nil end
 if once then
   local prior = redis.call('GET', once)
-  if prior then return {prior, 1, false} end
+  if prior then return {prior, 1, false, 0} end
 end
 local ms, prev = clock(KEYS[1], KEYS[5])
 local seq = next_seq(KEYS[3], ARGV[8], ARGV[9])
@@ -114,16 +120,32 @@ if len >= cap then
 end
 local id = string.format('%d-%d', ms, seq)
 redis.call('XADD', KEYS[1], 'MAXLEN', cap, id, 'd', ARGV[2])
-if ARGV[3] ~= '' then
+local hooks = KEYS[7]
+local message
+if ARGV[3] ~= '' or hooks then
   local w = wire(id)
   local body = string.sub(ARGV[2], 2, -2)
-  local message = '{"id":"' .. w .. '",' .. body .. ',"ts":' .. string.format('%d', ms)
+  message = '{"id":"' .. w .. '",' .. body .. ',"ts":' .. string.format('%d', ms)
     .. ',"rev":"' .. w .. '"}'
+end
+if ARGV[3] ~= '' then
   local framed = ARGV[4] .. message .. ARGV[5]
   for channel in string.gmatch(ARGV[3], '%S+') do redis.call(ARGV[7], channel, framed) end
 end
 if once then redis.call('SET', once, id, 'EX', ARGV[6]) end
-return {id, 0, prev}
+local queued = 0
+if hooks then
+  local ts = string.format('%d', ms)
+  local event = '{"id":"' .. ARGV[11] .. '","type":"' .. ARGV[12] .. '","ts":' .. ts
+    .. ',"data":' .. message .. '}'
+  for i = 13, #ARGV do
+    local added = redis.pcall('XADD', hooks, 'MAXLEN', '~', ARGV[10], '*',
+      'u', ARGV[i], 'i', ARGV[11], 'y', ARGV[12], 't', ts, 'b', event)
+    if type(added) == 'table' and added.err then break end
+    queued = queued + 1
+  end
+end
+return {id, 0, prev, queued}
 """
 )
 

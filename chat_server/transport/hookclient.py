@@ -14,7 +14,10 @@ client does much more, and costs about eight times the CPU per request
 - a connection goes back to its pool only after a complete answer, without
   ``Connection: close``, over HTTP/1.1; anything else (an error, a time-out,
   a cancellation, a half-read answer) closes it;
-- no redirects, no cookies, no proxies: a webhook URL is called as written.
+- no redirects, no cookies, no proxies: a webhook URL is called as written;
+- several requests to one URL can go pipelined (``post_many``): written in
+  one go on one connection, their answers read in order, so a busy chat's
+  webhooks cost one send and one receive per batch rather than per event.
 
 A kept-alive connection the receiver closed while idle is met by an empty
 answer; the request is then sent again once on a new connection (harmless:
@@ -26,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -55,6 +58,15 @@ class _Target:
     tls: bool
     #: The request's first line and ``Host`` header, ready to send.
     head: bytes
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Requests written together on one connection, and the answers read so far."""
+
+    payload: bytes
+    count: int
+    answers: list[int | HookError] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -124,21 +136,46 @@ class HookClient:
         ``headers`` must not hold CR or LF (ours are hex, digits and a
         content type); ``Host`` and ``Content-Length`` are added here.
         """
+        status = (await self.post_many(url, [(body, headers)]))[0]
+        if isinstance(status, HookError):
+            raise status
+        return status
+
+    async def post_many(
+        self, url: str, requests: Sequence[tuple[bytes, Mapping[str, str]]]
+    ) -> list[int | HookError]:
+        """POST each ``(body, headers)`` to ``url``, pipelined on one connection, in order.
+
+        One status code or ``HookError`` per request, in order, all within
+        ``timeout``: an answer that closes the connection, or an error
+        halfway, leaves the requests after it with a ``HookError`` (the
+        receiver may or may not have seen them; webhooks are at least once).
+        """
         if self._closed:
-            raise HookError("the webhook client is closed")
+            error = HookError("the webhook client is closed")
+            return [error for _ in requests]
         target = self._targets.get(url)
         if target is None:
-            target = self._targets[url] = _parse(url)
-        lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
-        lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-        request = target.head + "".join(lines).encode("latin-1") + body
+            try:
+                target = self._targets[url] = _parse(url)
+            except HookError as exc:
+                return [exc for _ in requests]
+        batch = _Batch(b"".join(_request(target, b, h) for b, h in requests), len(requests))
+        answers = batch.answers
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            return await self._exchange(target, request, deadline)
+            await self._exchange(target, batch, deadline)
         except (TimeoutError, _Expired):
-            raise HookError(f"no answer within {self.timeout:g} s") from None
+            answers.append(HookError(f"no answer within {self.timeout:g} s"))
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as exc:
-            raise HookError(str(exc) or type(exc).__name__) from exc
+            answers.append(HookError(str(exc) or type(exc).__name__))
+        except HookError as exc:
+            answers.append(exc)
+        if len(answers) < len(requests):
+            last = answers.pop() if answers and isinstance(answers[-1], HookError) else None
+            missing = last or HookError("the connection closed before this answer")
+            answers += [missing] * (len(requests) - len(answers))
+        return answers
 
     async def aclose(self) -> None:
         """Close every idle connection; later ``post`` calls fail."""
@@ -155,7 +192,8 @@ class HookClient:
                 with contextlib.suppress(OSError, ssl.SSLError):
                     await writer.wait_closed()
 
-    async def _exchange(self, target: _Target, request: bytes, deadline: float) -> int:
+    async def _exchange(self, target: _Target, batch: _Batch, deadline: float) -> None:
+        """Send ``batch``, appending each answer's status to its ``answers``."""
         key = (target.host, target.port, target.tls)
         pool = self._pools.get(key)
         if pool is None:
@@ -166,11 +204,11 @@ class HookClient:
                 writer.close()
                 continue
             try:
-                status, reusable = await self._watched(reader, writer, request, deadline)
+                reusable = await self._watched(reader, writer, batch, deadline)
             except _Stale:
                 break  # closed by the receiver while idle: once more, anew
             self._put_back(pool, reader, writer, reusable)
-            return status
+            return
         async with asyncio.timeout_at(deadline):  # connecting is rare: kept alive after
             reader, writer = await asyncio.open_connection(
                 target.host,
@@ -180,25 +218,24 @@ class HookClient:
                 limit=MAX_HEAD,
             )
         try:
-            status, reusable = await self._watched(reader, writer, request, deadline)
+            reusable = await self._watched(reader, writer, batch, deadline)
         except _Stale:
             raise HookError("the connection closed without an answer") from None
         self._put_back(pool, reader, writer, reusable)
-        return status
 
     async def _watched(
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        request: bytes,
+        batch: _Batch,
         deadline: float,
-    ) -> tuple[int, bool]:
-        """``_roundtrip`` under the watchdog; on any error the connection is closed."""
+    ) -> bool:
+        """``_roundtrips`` under the watchdog; on any error the connection is closed."""
         self._deadlines[writer] = deadline
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch())
         try:
-            return await self._roundtrip(reader, writer, request)
+            return await self._roundtrips(reader, writer, batch)
         except Exception:
             writer.close()
             if writer in self._expired:
@@ -242,18 +279,33 @@ class HookClient:
         else:
             writer.close()
 
-    async def _roundtrip(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-    ) -> tuple[int, bool]:
-        """Send ``request`` and read its answer: the status, and whether to keep the connection."""
-        writer.write(request)
+    async def _roundtrips(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, batch: _Batch
+    ) -> bool:
+        """Send ``batch`` and read its answers in order.
+
+        Each status is appended to the batch's ``answers`` as it is read; returns whether
+        the connection may be used again. An empty answer to the first
+        request of a kept-alive connection is ``_Stale``; an answer that
+        does not let the connection go on ends the reading there.
+        """
+        writer.write(batch.payload)
         await writer.drain()
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise _Stale from None
-            raise
+        for n in range(batch.count):
+            try:
+                status, reusable = await self._answer(reader)
+            except asyncio.IncompleteReadError as exc:
+                if n == 0 and not exc.partial:
+                    raise _Stale from None
+                raise
+            batch.answers.append(status)
+            if not reusable:
+                return False
+        return True
+
+    async def _answer(self, reader: asyncio.StreamReader) -> tuple[int, bool]:
+        """Read one answer: its status, and whether the connection may go on."""
+        head = await reader.readuntil(b"\r\n\r\n")
         status, version, fields = _parse_head(head)
         while 100 <= status < 200:  # interim answers (100 Continue, 103): the real one follows
             head = await reader.readuntil(b"\r\n\r\n")
@@ -301,6 +353,12 @@ class HookClient:
             if not chunk:
                 return
             total += len(chunk)
+
+
+def _request(target: _Target, body: bytes, headers: Mapping[str, str]) -> bytes:
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
+    return target.head + "".join(lines).encode("latin-1") + body
 
 
 class _Stale(Exception):

@@ -4,7 +4,9 @@ Every process runs one. It holds at most ``max_held`` deliveries at a time
 (in flight or waiting to retry); past that it stops taking, so a long outage
 leaves the backlog in the queue (the Redis stream) rather than in this
 process's memory. Each URL has its own cap on requests in flight, so one slow
-receiver cannot starve the others.
+receiver cannot starve the others; the attempts waiting for a URL go out
+together, pipelined on one connection (``HookClient.post_many``), so a busy
+chat pays one send and one receive per batch rather than per event.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from chat_server.core.metrics import Metrics
 from chat_server.core.ports import Job, WebhookQueue
@@ -33,6 +37,56 @@ BATCH = 100
 FINAL_REPORT_TIMEOUT = 1.0
 #: Seconds to wait before asking a queue that failed again (doubling to 5 s).
 QUEUE_RETRY_FIRST, QUEUE_RETRY_MAX = 0.1, 5.0
+
+
+class _Lane:
+    """The attempts waiting for one URL, sent in pipelined batches.
+
+    At most ``cap`` requests are in flight at once; whatever waits meanwhile
+    goes in the next batch, as soon as answers make room.
+    """
+
+    def __init__(self, worker: WebhookWorker, url: str, cap: int) -> None:
+        self.worker = worker
+        self.url = url
+        self.cap = cap
+        self.in_flight = 0
+        self.waiting: list[tuple[Job, asyncio.Future[bool]]] = []
+        self._scheduled = False
+
+    def submit(self, job: Job) -> asyncio.Future[bool]:
+        """Queue one attempt of ``job``; the future tells whether it landed."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((job, future))
+        if not self._scheduled:
+            # Sent on the next turn of the loop, with whatever else arrives
+            # in this one (a batch taken from the queue, a burst of retries).
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._pump)
+        return future
+
+    def _pump(self) -> None:
+        self._scheduled = False
+        self.waiting = [(job, f) for job, f in self.waiting if not f.done()]  # cancelled
+        room = self.cap - self.in_flight
+        if room <= 0 or not self.waiting:
+            return
+        batch, self.waiting = self.waiting[:room], self.waiting[room:]
+        self.in_flight += len(batch)
+        self.worker.spawn(self._send(batch))
+
+    async def _send(self, batch: list[tuple[Job, asyncio.Future[bool]]]) -> None:
+        results = [False] * len(batch)  # what a cancelled or failed batch counts as
+        try:
+            results = await self.worker.post(self.url, [job for job, _ in batch])
+        except Exception:
+            log.exception("webhook batch to %s failed; its jobs will be retried", self.url)
+        finally:
+            self.in_flight -= len(batch)
+            for (_, future), landed in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(landed)
+        self._pump()  # not reached when cancelled: the worker is stopping
 
 
 class WebhookWorker:
@@ -83,7 +137,8 @@ class WebhookWorker:
         self._finish = asyncio.Event()
         self._stopping = False
         self._held: dict[asyncio.Task[None], Job] = {}
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._lanes: dict[str, _Lane] = {}
+        self._sending: set[asyncio.Task[None]] = set()
         self._room = asyncio.Event()
         metrics.track(metrics.webhook_held, lambda: len(self._held))
 
@@ -98,7 +153,7 @@ class WebhookWorker:
         try:
             await self._take_forever()
         finally:
-            tasks = [keeper, *self._held]
+            tasks = [keeper, *self._held, *self._sending]
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -199,23 +254,37 @@ class WebhookWorker:
 
     async def _attempt(self, job: Job) -> bool:
         """One signed POST; whether the receiver answered 2xx within ``ATTEMPT_TIMEOUT``."""
-        limit = self._limits.get(job.url)
-        if limit is None:
-            limit = self._limits[job.url] = asyncio.Semaphore(self.concurrency)
-        async with limit:
-            stamp = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/json",
-                "Chat-Webhook-Id": job.event_id,
-                "Chat-Webhook-Timestamp": stamp,
-                "Chat-Webhook-Signature": sign(self.secret, stamp, job.body),
-            }
-            try:
-                status = await self.client.post(job.url, job.body, headers)
-            except HookError as exc:
-                ok, reason = False, str(exc)
-            else:
-                ok, reason = 200 <= status < 300, f"answered {status}"
-        if not ok:
-            log.debug("webhook %s to %s failed (%s)", job.event_id, job.url, reason)
-        return ok
+        lane = self._lanes.get(job.url)
+        if lane is None:
+            lane = self._lanes[job.url] = _Lane(self, job.url, self.concurrency)
+        return await lane.submit(job)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a lane's batch as a task of this worker (cancelled when it stops)."""
+        task = asyncio.create_task(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def post(self, url: str, jobs: list[Job]) -> list[bool]:
+        """Signed POSTs of ``jobs`` to ``url``, pipelined; whether each answered 2xx."""
+        stamp = str(int(time.time()))
+        requests = [
+            (
+                job.body,
+                {
+                    "Content-Type": "application/json",
+                    "Chat-Webhook-Id": job.event_id,
+                    "Chat-Webhook-Timestamp": stamp,
+                    "Chat-Webhook-Signature": sign(self.secret, stamp, job.body),
+                },
+            )
+            for job in jobs
+        ]
+        results = []
+        for job, answer in zip(jobs, await self.client.post_many(url, requests), strict=True):
+            ok = not isinstance(answer, HookError) and 200 <= answer < 300
+            if not ok:
+                reason = answer if isinstance(answer, HookError) else f"answered {answer}"
+                log.debug("webhook %s to %s failed (%s)", job.event_id, url, reason)
+            results.append(ok)
+        return results

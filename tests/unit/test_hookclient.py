@@ -367,3 +367,80 @@ async def test_https_receiver_with_an_untrusted_certificate_is_refused(
 async def test_url_that_is_not_http_is_refused(client: HookClient) -> None:
     with pytest.raises(HookError, match="not an http"):
         await client.post("ftp://127.0.0.1/hook", b"{}", HEADERS)
+
+
+# -- pipelining ---------------------------------------------------------------------
+
+
+def answering_each(*answers: bytes) -> RawHandler:
+    """A raw receiver that reads every request first, then writes one answer for each."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in answers:
+            await read_request(reader)
+        writer.write(b"".join(answers))
+        await reader.read()
+
+    return handle
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def test_post_many_sends_every_request_on_one_connection_before_any_answer(
+    client: HookClient,
+) -> None:
+    # The receiver answers only once it has read all three: they came pipelined.
+    async with raw_receiver(answering_each(OK, OK, OK)) as (url, peers):
+        statuses = await client.post_many(url, [(b"{}", HEADERS)] * 3)
+    assert (statuses, len(peers)) == ([200, 200, 200], 1)
+
+
+async def test_post_many_tells_each_answers_status_in_order(client: HookClient) -> None:
+    failed = b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
+    gone = b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    async with raw_receiver(answering_each(OK, failed, gone)) as (url, _):
+        assert await client.post_many(url, [(b"{}", HEADERS)] * 3) == [200, 500, 410]
+
+
+async def test_requests_after_an_answer_that_closes_the_connection_get_an_error(
+    client: HookClient,
+) -> None:
+    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    async with raw_receiver(answering_each(closing, OK)) as (url, _):
+        first, second = await client.post_many(url, [(b"{}", HEADERS)] * 2)
+    assert first == 200
+    assert isinstance(second, HookError)
+
+
+async def test_a_cut_halfway_fails_the_unanswered_requests_only(client: HookClient) -> None:
+    async def one_then_cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+
+    async with raw_receiver(one_then_cut) as (url, _):
+        first, second = await client.post_many(url, [(b"{}", HEADERS)] * 2)
+    assert first == 200
+    assert isinstance(second, HookError)
+
+
+async def test_pipelined_requests_each_carry_their_own_body_and_headers(
+    client: HookClient,
+) -> None:
+    async with aiohttp_receiver(ok) as (url, seen):
+        requests = [
+            (f'{{"n":{n}}}'.encode(), {**HEADERS, "Chat-Webhook-Id": f"e{n}"}) for n in range(4)
+        ]
+        assert await client.post_many(url, requests) == [200] * 4
+    assert seen.bodies == [body for body, _ in requests]
+    assert [h["Chat-Webhook-Id"] for h in seen.headers] == ["e0", "e1", "e2", "e3"]
+    assert len(set(seen.ports)) == 1
+
+
+async def test_post_many_to_a_url_that_is_not_http_fails_every_request(
+    client: HookClient,
+) -> None:
+    answers = await client.post_many("ftp://127.0.0.1/x", [(b"{}", HEADERS)] * 2)
+    assert all(isinstance(a, HookError) for a in answers) and len(answers) == 2
