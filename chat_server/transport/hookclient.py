@@ -62,11 +62,16 @@ class _Target:
 
 @dataclass(slots=True)
 class _Batch:
-    """Requests written together on one connection, and the answers read so far."""
+    """Requests for one connection, and the answers read so far (in order)."""
 
-    payload: bytes
-    count: int
+    requests: list[bytes]
     answers: list[int | HookError] = field(default_factory=list)
+
+    def unanswered(self, most: int) -> tuple[bytes, int]:
+        """The next ``most`` requests without an answer, written together, and their count."""
+        start = len(self.answers)
+        chosen = self.requests[start : start + most]
+        return b"".join(chosen), len(chosen)
 
 
 @dataclass(slots=True)
@@ -160,7 +165,7 @@ class HookClient:
                 target = self._targets[url] = _parse(url)
             except HookError as exc:
                 return [exc for _ in requests]
-        batch = _Batch(b"".join(_request(target, b, h) for b, h in requests), len(requests))
+        batch = _Batch([_request(target, body, headers) for body, headers in requests])
         answers = batch.answers
         deadline = asyncio.get_running_loop().time() + self.timeout
         try:
@@ -193,22 +198,43 @@ class HookClient:
                     await writer.wait_closed()
 
     async def _exchange(self, target: _Target, batch: _Batch, deadline: float) -> None:
-        """Send ``batch``, appending each answer's status to its ``answers``."""
+        """Send ``batch``, appending each answer's status to its ``answers``.
+
+        Goes on over further connections while the receiver closes one after
+        an answer, so that a receiver that never keeps a connection alive
+        still gets every request of the batch, one per connection.
+        """
         key = (target.host, target.port, target.tls)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = _Pool()
+        while len(batch.answers) < len(batch.requests):
+            reader, writer, fresh = await self._connection(pool, target, deadline)
+            try:
+                # A new connection carries one request until its answer shows
+                # it can go on (HTTP/1.1, no ``close``): a pipeline sent to a
+                # receiver that closes after each answer would be cut short.
+                reusable = await self._watched(
+                    reader, writer, batch, deadline, 1 if fresh else None
+                )
+                if fresh and reusable and len(batch.answers) < len(batch.requests):
+                    reusable = await self._watched(reader, writer, batch, deadline)
+            except _Stale:
+                if fresh:
+                    raise HookError("the connection closed without an answer") from None
+                continue  # closed by the receiver while idle: once more, on another
+            self._put_back(pool, reader, writer, reusable)
+
+    async def _connection(
+        self, pool: _Pool, target: _Target, deadline: float
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """An idle kept-alive connection of ``pool``, or a new one (then True)."""
         while pool.idle:
             reader, writer = pool.idle.pop()
             if reader.at_eof() or writer.is_closing():
                 writer.close()
                 continue
-            try:
-                reusable = await self._watched(reader, writer, batch, deadline)
-            except _Stale:
-                break  # closed by the receiver while idle: once more, anew
-            self._put_back(pool, reader, writer, reusable)
-            return
+            return reader, writer, False
         async with asyncio.timeout_at(deadline):  # connecting is rare: kept alive after
             reader, writer = await asyncio.open_connection(
                 target.host,
@@ -217,11 +243,7 @@ class HookClient:
                 server_hostname=target.host if target.tls else None,
                 limit=MAX_HEAD,
             )
-        try:
-            reusable = await self._watched(reader, writer, batch, deadline)
-        except _Stale:
-            raise HookError("the connection closed without an answer") from None
-        self._put_back(pool, reader, writer, reusable)
+        return reader, writer, True
 
     async def _watched(
         self,
@@ -229,13 +251,14 @@ class HookClient:
         writer: asyncio.StreamWriter,
         batch: _Batch,
         deadline: float,
+        most: int | None = None,
     ) -> bool:
         """``_roundtrips`` under the watchdog; on any error the connection is closed."""
         self._deadlines[writer] = deadline
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch())
         try:
-            return await self._roundtrips(reader, writer, batch)
+            return await self._roundtrips(reader, writer, batch, most)
         except Exception:
             writer.close()
             if writer in self._expired:
@@ -280,18 +303,23 @@ class HookClient:
             writer.close()
 
     async def _roundtrips(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, batch: _Batch
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        batch: _Batch,
+        most: int | None,
     ) -> bool:
-        """Send ``batch`` and read its answers in order.
+        """Send ``batch``'s unanswered requests (``most`` of them) and read their answers in order.
 
         Each status is appended to the batch's ``answers`` as it is read; returns whether
         the connection may be used again. An empty answer to the first
         request of a kept-alive connection is ``_Stale``; an answer that
         does not let the connection go on ends the reading there.
         """
-        writer.write(batch.payload)
+        payload, count = batch.unanswered(len(batch.requests) if most is None else most)
+        writer.write(payload)
         await writer.drain()
-        for n in range(batch.count):
+        for n in range(count):
             try:
                 status, reusable = await self._answer(reader)
             except asyncio.IncompleteReadError as exc:

@@ -372,13 +372,19 @@ async def test_url_that_is_not_http_is_refused(client: HookClient) -> None:
 # -- pipelining ---------------------------------------------------------------------
 
 
-def answering_each(*answers: bytes) -> RawHandler:
-    """A raw receiver that reads every request first, then writes one answer for each."""
+def answering_in_turns(*turns: tuple[bytes, ...]) -> RawHandler:
+    """A raw receiver that, for each turn, reads as many requests as it has answers, then answers.
+
+    A turn of several answers is only answered once all its requests came,
+    so the client must have sent them without waiting: pipelined.
+    """
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for _ in answers:
-            await read_request(reader)
-        writer.write(b"".join(answers))
+        for answers in turns:
+            for _ in answers:
+                await read_request(reader)
+            writer.write(b"".join(answers))
+            await writer.drain()
         await reader.read()
 
     return handle
@@ -387,43 +393,54 @@ def answering_each(*answers: bytes) -> RawHandler:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-async def test_post_many_sends_every_request_on_one_connection_before_any_answer(
+async def test_a_new_connection_carries_one_request_then_the_rest_pipelined(
     client: HookClient,
 ) -> None:
-    # The receiver answers only once it has read all three: they came pipelined.
-    async with raw_receiver(answering_each(OK, OK, OK)) as (url, peers):
-        statuses = await client.post_many(url, [(b"{}", HEADERS)] * 3)
-    assert (statuses, len(peers)) == ([200, 200, 200], 1)
+    async with raw_receiver(answering_in_turns((OK,), (OK, OK, OK))) as (url, peers):
+        statuses = await client.post_many(url, [(b"{}", HEADERS)] * 4)
+    assert (statuses, len(peers)) == ([200] * 4, 1)
+
+
+async def test_a_kept_alive_connection_carries_the_whole_batch_pipelined(
+    client: HookClient,
+) -> None:
+    async with raw_receiver(answering_in_turns((OK,), (OK, OK))) as (url, peers):
+        assert await client.post(url, b"{}", HEADERS) == 200
+        statuses = await client.post_many(url, [(b"{}", HEADERS)] * 2)
+    assert (statuses, len(peers)) == ([200, 200], 1)
 
 
 async def test_post_many_tells_each_answers_status_in_order(client: HookClient) -> None:
     failed = b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
     gone = b"HTTP/1.1 410 Gone\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-    async with raw_receiver(answering_each(OK, failed, gone)) as (url, _):
+    async with raw_receiver(answering_in_turns((OK,), (failed, gone))) as (url, _):
         assert await client.post_many(url, [(b"{}", HEADERS)] * 3) == [200, 500, 410]
 
 
-async def test_requests_after_an_answer_that_closes_the_connection_get_an_error(
+async def test_a_receiver_closing_after_each_answer_gets_every_request_one_per_connection(
     client: HookClient,
 ) -> None:
-    closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    async with raw_receiver(answering_each(closing, OK)) as (url, _):
-        first, second = await client.post_many(url, [(b"{}", HEADERS)] * 2)
-    assert first == 200
-    assert isinstance(second, HookError)
+    async def closing(request: web.Request) -> web.Response:
+        return web.Response(text="bye", headers={"Connection": "close"})
+
+    async with aiohttp_receiver(closing) as (url, seen):
+        assert await client.post_many(url, [(b"{}", HEADERS)] * 3) == [200] * 3
+    assert len(set(seen.ports)) == 3
 
 
 async def test_a_cut_halfway_fails_the_unanswered_requests_only(client: HookClient) -> None:
-    async def one_then_cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def two_of_three(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
         await read_request(reader)
         await read_request(reader)
         writer.write(OK)
         await writer.drain()
 
-    async with raw_receiver(one_then_cut) as (url, _):
-        first, second = await client.post_many(url, [(b"{}", HEADERS)] * 2)
-    assert first == 200
-    assert isinstance(second, HookError)
+    async with raw_receiver(two_of_three) as (url, _):
+        answers = await client.post_many(url, [(b"{}", HEADERS)] * 3)
+    assert answers[:2] == [200, 200]
+    assert isinstance(answers[2], HookError)
 
 
 async def test_pipelined_requests_each_carry_their_own_body_and_headers(
