@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -60,11 +61,19 @@ class RedisClusterServers:
 
     :param masters: masters sharing the slots (3 is the smallest Redis allows).
     :param replicas: replicas per master; 0 leaves a master's death fatal to its slots.
+    :param tls: a certificate for 127.0.0.1 and its key (the certificate is
+        its own CA, ``certs.self_signed``): every node then also listens
+        with TLS on a port of its own, and the cluster is formed, announced
+        and linked over TLS (``tls-cluster``, ``tls-replication``); clients
+        need no certificate. The plain ports stay open for the harness.
     """
 
-    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self, masters: int = 3, replicas: int = 0, tls: tuple[Path, Path] | None = None
+    ) -> None:
         self.masters = masters
         self.replicas = replicas
+        self.tls = tls
         config = (
             "cluster-enabled yes\n"
             "cluster-config-file nodes.conf\n"
@@ -73,11 +82,32 @@ class RedisClusterServers:
             "cluster-replica-validity-factor 0\n"
         )
         count = masters * (1 + replicas)
-        self.nodes = [RedisServer(free_cluster_port(), config=config) for _ in range(count)]
+        # With TLS the cluster bus listens on the TLS port + 10,000.
+        self.tls_ports = [free_cluster_port() for _ in range(count)] if tls else []
+        self.nodes = [
+            RedisServer(free_cluster_port(), config=config + self._tls_config(n))
+            for n in range(count)
+        ]
+
+    def _tls_config(self, n: int) -> str:
+        if self.tls is None:
+            return ""
+        cert, key = self.tls
+        return (
+            f"tls-port {self.tls_ports[n]}\n"
+            f"tls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {cert}\n"
+            "tls-auth-clients no\ntls-cluster yes\ntls-replication yes\n"
+        )
 
     @property
     def url(self) -> str:
-        """The chat's ``REDIS_URL`` for this cluster (any node will do; the first)."""
+        """The chat's ``REDIS_URL`` for this cluster (any node will do; the first).
+
+        With TLS, ``rediss+cluster://`` to the first TLS port, trusting the
+        certificate (redis-py's ``ssl_ca_certs`` in the query).
+        """
+        if self.tls is not None:
+            return f"rediss+cluster://127.0.0.1:{self.tls_ports[0]}?ssl_ca_certs={self.tls[0]}"
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
     @property
@@ -89,9 +119,13 @@ class RedisClusterServers:
         """Start every node, form the cluster, and wait until it serves every slot."""
         for node in self.nodes:
             node.start()
-        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        ports = self.tls_ports or self.ports
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        tls = ["--tls", "--cacert", str(self.tls[0])] if self.tls else []
         try:
-            _cluster_cli("create", *addresses, "--cluster-replicas", str(self.replicas))
+            _cluster_cli(
+                "create", *addresses, "--cluster-replicas", str(self.replicas), options=tls
+            )
         except RuntimeError:
             self.close()
             raise
@@ -253,10 +287,10 @@ class RedisClusterServers:
         self.close()
 
 
-def _cluster_cli(command: str, *args: str) -> None:
-    """Run ``redis-cli --cluster <command> ... --cluster-yes``; RuntimeError with its output."""
+def _cluster_cli(command: str, *args: str, options: list[str] | None = None) -> None:
+    """``redis-cli [options] --cluster <command> ... --cluster-yes``; RuntimeError if it fails."""
     done = subprocess.run(
-        ["redis-cli", "--cluster", command, *args, "--cluster-yes"],
+        ["redis-cli", *(options or []), "--cluster", command, *args, "--cluster-yes"],
         capture_output=True,
         text=True,
         timeout=120,
