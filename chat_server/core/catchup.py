@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat_server.core.ids import parse_id
+from chat_server.core.names import conversation_key, room_channel, user_channel
 from chat_server.core.ports import Directory, History, Record
-from chat_server.core.service import conversation_key, room_channel, user_channel
 
 __all__ = ["Missed", "MissedFinder", "finder", "history_key", "missed_messages", "position"]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError
+from chat_server.core.names import Conversation, conversation_key, room_channel, user_channel
 from chat_server.core.ports import (
     Bans,
     Delivery,
@@ -32,7 +33,7 @@ from chat_server.core.ports import (
 from chat_server.core.rooms import Actor, RoomRules
 from chat_server.core.webhooks import Webhooks
 
-__all__ = ["ChatService", "Conversation", "room_channel", "user_channel"]
+__all__ = ["ChatService"]
 
 log = logging.getLogger(__name__)
 
@@ -41,50 +42,6 @@ BROADCAST_KEY = "broadcast"
 #: The presence "room" of every user with a connection somewhere; no room
 #: name can clash with it (room names hold no ':').
 ONLINE = ":online"
-
-
-def room_channel(room: str) -> str:
-    """The transport group of a chat room (room names never contain ':')."""
-    return f"room:{room}"
-
-
-def user_channel(user: str) -> str:
-    """The transport group holding every connection of one user."""
-    return f"user:{user}"
-
-
-def conversation_key(a: str, b: str) -> str:
-    """The history key of the private conversation between two users."""
-    first, second = sorted((a, b))
-    return f"dm:{first}:{second}"
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """A room or a private conversation, as one user addresses it.
-
-    :param key: its history key.
-    :param to: the channels that hear its ``message_updated``.
-    :param where: how its events name it: ``{"room": r}`` or ``{"with": other}``.
-    """
-
-    key: str
-    to: str | list[str]
-    where: dict[str, str]
-
-    @classmethod
-    def room(cls, room: str) -> Conversation:
-        """The room ``room``."""
-        return cls(room_channel(room), room_channel(room), {"room": room})
-
-    @classmethod
-    def private(cls, user: str, other: str) -> Conversation:
-        """``user``'s private conversation with ``other``."""
-        return cls(
-            conversation_key(user, other),
-            [user_channel(other), user_channel(user)],
-            {"with": other},
-        )
 
 
 @dataclass(slots=True)

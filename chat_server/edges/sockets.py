@@ -13,8 +13,9 @@ from chat_server.core.auth import Authenticator, AuthError
 from chat_server.core.changes import Change
 from chat_server.core.errors import ChatError, unavailable
 from chat_server.core.metrics import Metrics
+from chat_server.core.names import Conversation
 from chat_server.core.rooms import Actor
-from chat_server.core.service import ChatService, Conversation
+from chat_server.core.service import ChatService
 from chat_server.edges import schemas
 from chat_server.stores.redis import outcome_of
 from chat_server.transport.server import ChatSocketServer

@@ -8,8 +8,8 @@ from typing import Any
 import socketio
 from socketio import packet as sio_packet
 
+from chat_server.core.names import user_channel
 from chat_server.core.ports import Publication
-from chat_server.core.service import user_channel
 from chat_server.transport.bus import ResilientRedisManager
 
 #: The event a connection closed by an administrator gets just before its

@@ -18,7 +18,7 @@ from typing import Any
 from chat_server.core.catchup import MissedFinder, history_key, position
 from chat_server.core.ids import format_id
 from chat_server.core.metrics import Metrics
-from chat_server.core.service import room_channel, user_channel
+from chat_server.core.names import room_channel, user_channel
 
 __all__ = ["GapFiller"]
 

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from chat_server.core.service import room_channel, user_channel
+from chat_server.core.names import room_channel, user_channel
 from chat_server.core.settings import RedisTarget
 from chat_server.transport.bus import pubsub_channel
 from chat_server.transport.routing import Channels

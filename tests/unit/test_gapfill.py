@@ -14,8 +14,8 @@ from chat_server.core import catchup
 from chat_server.core.changes import Change
 from chat_server.core.ids import format_id
 from chat_server.core.metrics import Metrics
+from chat_server.core.names import conversation_key
 from chat_server.core.ports import Directory, Record
-from chat_server.core.service import conversation_key
 from chat_server.stores.directory import MemoryDirectory, RedisDirectory
 from chat_server.stores.history import MemoryHistory
 from chat_server.stores.keys import KeyLayout

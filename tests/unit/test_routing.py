@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chat_server.core.service import room_channel, user_channel
+from chat_server.core.names import room_channel, user_channel
 from chat_server.transport.routing import Channels
 
 CONTROL = "chat:0:socketio"
