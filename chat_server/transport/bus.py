@@ -6,7 +6,7 @@ failed attempts, backs off up to 60 s before resubscribing, and cannot tell
 a silently dead subscription from a quiet one. ``ResilientRedisManager``
 keeps its message format and local delivery, and changes the plumbing:
 
-- publishing goes through a bounded outbox drained by one task, in order, in
+- publishing goes through a bounded outbox (``outbox.py``) drained by one task, in order, in
   pipelined batches, retried with a short back-off while Redis is away;
   nothing is dropped unless the outbox overflows, and that is counted;
 - each published message carries the sender's sequence number, so a batch
@@ -34,7 +34,6 @@ through ``Reorder`` (``reorder.py``) before it is delivered.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json as stdlib_json
 import logging
@@ -54,6 +53,7 @@ from chat_server.core.settings import RedisTarget
 from chat_server.stores.redis import client_options
 from chat_server.transport.fanout import broadcast
 from chat_server.transport.gapfill import GapFiller
+from chat_server.transport.outbox import Batch, Outbox
 from chat_server.transport.reorder import Reorder
 from chat_server.transport.roomindex import RoomIndex
 from chat_server.transport.routing import Channels, Subscriptions
@@ -64,9 +64,7 @@ __all__ = ["ResilientRedisManager", "pubsub_channel"]
 
 log = logging.getLogger(__name__)
 
-#: Messages sent to Redis in one pipelined round trip at most.
-PUBLISH_BATCH = 256
-#: Ceiling of the back-off between attempts to publish or to resubscribe.
+#: Ceiling of the back-off between attempts to resubscribe.
 MAX_BACKOFF = 2.0
 #: Seconds a pub/sub connection may take to close before it is left behind.
 CLOSE_TIMEOUT = 2.0
@@ -124,7 +122,6 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         # Set here: python-socketio 5.14's managers have no ``json`` of their own.
         self.json = json if json is not None else stdlib_json
         self.metrics = metrics
-        self.outbox_bytes = outbox_bytes
         self.keepalive = keepalive
         self.keepalive_timeout = keepalive_timeout
         self.on_resubscribed = on_resubscribed
@@ -134,10 +131,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         self.subscribed = False
         self.names = Channels(channel, per_room=per_room)
         self.subscriptions = Subscriptions(self.names, metrics, on_fresh=self._fresh)
-        self._outbox: collections.deque[tuple[str, int, tuple[str, ...]]] = collections.deque()
-        self._pending_bytes = 0
-        self._wakeup: asyncio.Event | None = None
-        self._publisher: asyncio.Task[None] | None = None
+        self.outbox = Outbox(self._send, self._reset_pub_client, metrics, outbox_bytes)
         # Set by aclose(): the listener stops on it even if a cancel is lost.
         self._closing = False
         self._pub_client: aioredis.Redis | None = None
@@ -175,7 +169,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
         # Only emits are addressed to groups; python-socketio's other methods
         # and our control messages concern every process.
         to = data.get("room") if data.get("method") == "emit" else None
-        self._enqueue(payload, tuple(self.names.for_targets(to)))
+        self.outbox.put(payload, tuple(self.names.for_targets(to)))
 
     def _only_local_sids(self, data: dict[str, Any]) -> bool:
         if data.get("method") != "emit" or data.get("callback") is not None:
@@ -190,54 +184,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
             and all(isinstance(t, str) and t in sids for t in targets)
         )
 
-    def _enqueue(self, payload: str, channels: tuple[str, ...]) -> None:
-        size = len(payload)
-        while self._outbox and self._pending_bytes + size > self.outbox_bytes:
-            _, dropped, _ = self._outbox.popleft()
-            self._pending_bytes -= dropped
-            self.metrics.redis_publish_dropped.inc()
-            log.warning("Redis outbox full: dropped the oldest message for other processes")
-        self._outbox.append((payload, size, channels))
-        self._pending_bytes += size
-        self.metrics.redis_publish_pending.set(len(self._outbox))
-        if self._publisher is None or self._publisher.done():
-            self._wakeup = asyncio.Event()
-            self._publisher = asyncio.get_running_loop().create_task(self._run_publisher())
-        assert self._wakeup is not None
-        self._wakeup.set()
-
-    async def _run_publisher(self) -> None:
-        assert self._wakeup is not None
-        backoff, failing = FIRST_BACKOFF, False
-        while True:
-            if not self._outbox:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            batch = [self._outbox.popleft() for _ in range(min(PUBLISH_BATCH, len(self._outbox)))]
-            try:
-                await self._send(batch)
-            except asyncio.CancelledError:
-                self._outbox.extendleft(reversed(batch))
-                raise
-            except Exception as exc:  # every failure is retried, none is fatal
-                self._outbox.extendleft(reversed(batch))
-                self.metrics.redis_publish_failures.inc()
-                if not failing:
-                    log.warning("cannot publish to Redis (%s); holding messages", exc)
-                    failing = True
-                await self._reset_pub_client()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
-                continue
-            self._pending_bytes -= sum(size for _, size, _ in batch)
-            self.metrics.redis_publish_pending.set(len(self._outbox))
-            if failing:
-                log.info("publishing to Redis again")
-                failing = False
-            backoff = FIRST_BACKOFF
-
-    async def _send(self, batch: list[tuple[str, int, tuple[str, ...]]]) -> None:
+    async def _send(self, batch: Batch) -> None:
         if self._pub_client is None:
             self._pub_client = self._client()
         async with self._pub_client.pipeline(transaction=False) as pipe:
@@ -511,7 +458,7 @@ class ResilientRedisManager(RoomIndex, socketio.AsyncRedisManager):  # type: ign
     async def aclose(self) -> None:
         """Stop listening and publishing; close every Redis connection."""
         self._closing = True
-        tasks = [t for t in (getattr(self, "thread", None), self._publisher) if t is not None]
+        tasks = [t for t in (getattr(self, "thread", None), self.outbox.task) if t is not None]
         for task in tasks:
             task.cancel()
         if tasks:
