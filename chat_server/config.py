@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
+from chat_server import kinds
 from chat_server.core import tokens
-from chat_server.core.addresses import Network, parse_networks
 from chat_server.core.settings import (
-    BUS_ROUTINGS,
-    SPEEDUPS,
-    WEBHOOK_EVENTS,
     ConfigError,
-    RedisTarget,
     Settings,
 )
 
 __all__ = ["Command", "ConfigError", "Settings", "parse_command_line"]
 
 DEFAULT_TOKEN_TTL = 24 * 3600
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,160 +32,6 @@ class Command:
     admin: bool = False
 
 
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, got {raw!r}")
-    return value
-
-
-def _positive_float(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
-    return value
-
-
-def _presence_ttl(name: str, raw: str) -> float:
-    # Above 60 s the contract's promise (a dead process's users leave
-    # ``members`` within 60 s) would break; below 1 s the refresh traffic
-    # (every third of it, per user and room) is pointless.
-    value = _positive_float(name, raw)
-    if not 1 <= value <= 60:
-        raise ConfigError(f"{name} must be between 1 and 60 seconds, got {raw!r}")
-    return value
-
-
-def _port(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a port number, got {raw!r}") from None
-    if not 1 <= value <= 65535:
-        raise ConfigError(f"{name} must be between 1 and 65535, got {raw!r}")
-    return value
-
-
-def _redis_url(name: str, raw: str) -> str:
-    RedisTarget.parse(raw, name)
-    return raw
-
-
-def _cors_origins(name: str, raw: str) -> tuple[str, ...]:
-    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
-    if not origins:
-        raise ConfigError(f"{name} lists no origin: {raw!r}")
-    for origin in origins:
-        if origin == "*":
-            continue
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"{name} entries must look like https://example.com, got {origin!r}")
-    return ("*",) if "*" in origins else origins
-
-
-def _log_level(name: str, raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return level
-
-
-def _log_format(name: str, raw: str) -> str:
-    fmt = raw.strip().lower()
-    if fmt not in ("text", "json"):
-        raise ConfigError(f"{name} must be text or json, got {raw!r}")
-    return fmt
-
-
-def _text(name: str, raw: str) -> str:
-    return raw
-
-
-def _speedups_off(name: str, raw: str) -> frozenset[str]:
-    names = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
-    unknown = sorted(names - set(SPEEDUPS))
-    if unknown:
-        raise ConfigError(
-            f"{name} names unknown speed-ups {unknown}; known: {', '.join(SPEEDUPS)}"
-        )
-    return names
-
-
-def _bus_routing(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in BUS_ROUTINGS:
-        raise ConfigError(f"{name} must be one of {', '.join(BUS_ROUTINGS)}, got {raw!r}")
-    return value
-
-
-def _networks(name: str, raw: str) -> tuple[Network, ...]:
-    try:
-        return parse_networks(part for part in raw.split(",") if part.strip())
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-
-
-def _pem_file(name: str, raw: str) -> str:
-    # Read here, once: a key that cannot be read or parsed stops start-up
-    # instead of refusing every token later.
-    try:
-        with open(raw, encoding="ascii") as file:
-            pem = file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
-        raise ConfigError(f"{name}: cannot read {raw!r} ({reason})") from None
-    try:
-        tokens.load_public_key(pem)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} holds no PEM public key") from None
-    return pem
-
-
-def _switch(name: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value not in ("1", "true", "yes", "0", "false", "no"):
-        raise ConfigError(f"{name} must be 1 or 0, got {raw!r}")
-    return value in ("1", "true", "yes")
-
-
-def _webhook_urls(name: str, raw: str) -> tuple[str, ...]:
-    urls = tuple(u.strip() for u in raw.split(",") if u.strip())
-    if not urls:
-        raise ConfigError(f"{name} lists no URL: {raw!r}")
-    for url in urls:
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError as exc:
-            raise ConfigError(f"{name} holds an invalid URL ({exc}): {url!r}") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"{name} entries must be http:// or https:// URLs, got {url!r}")
-    return urls
-
-
-def _webhook_events(name: str, raw: str) -> frozenset[str]:
-    names = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    unknown = sorted(names - set(WEBHOOK_EVENTS))
-    if not names or unknown:
-        raise ConfigError(
-            f"{name} must list event types among {', '.join(WEBHOOK_EVENTS)}, got {raw!r}"
-        )
-    return names
-
-
-def _claim(name: str, raw: str) -> str:
-    if not raw.strip():
-        raise ConfigError(f"{name} names no claim: {raw!r}")
-    return raw.strip()
-
-
 @dataclass(frozen=True, slots=True)
 class _Option:
     field: str
@@ -203,144 +42,144 @@ class _Option:
 
 
 OPTIONS: tuple[_Option, ...] = (
-    _Option("port", "PORT", "--port", _port, "TCP port (8080)"),
-    _Option("host", "HOST", "--host", _text, "bind address (0.0.0.0)"),
-    _Option("redis_url", "REDIS_URL", "--redis-url", _redis_url, "Redis linking processes"),
-    _Option("api_key", "CHAT_API_KEY", "--api-key", _text, "bearer key of the REST API"),
-    _Option("secret", "CHAT_SECRET", "--secret", _text, "HS256 secret: require JWTs"),
+    _Option("port", "PORT", "--port", kinds.port, "TCP port (8080)"),
+    _Option("host", "HOST", "--host", kinds.text, "bind address (0.0.0.0)"),
+    _Option("redis_url", "REDIS_URL", "--redis-url", kinds.redis_url, "Redis linking processes"),
+    _Option("api_key", "CHAT_API_KEY", "--api-key", kinds.text, "bearer key of the REST API"),
+    _Option("secret", "CHAT_SECRET", "--secret", kinds.text, "HS256 secret: require JWTs"),
     _Option(
         "cors_origins",
         "CHAT_CORS_ORIGINS",
         "--cors-origins",
-        _cors_origins,
+        kinds.cors_origins,
         "comma-separated allowed browser origins, or *",
     ),
     _Option(
         "history_size",
         "CHAT_HISTORY_SIZE",
         "--history-size",
-        _positive_int,
+        kinds.positive_int,
         "messages kept per room and per conversation (100)",
     ),
-    _Option("log_level", "LOG_LEVEL", "--log-level", _log_level, "logging level (INFO)"),
-    _Option("log_format", "LOG_FORMAT", "--log-format", _log_format, "text or json (text)"),
+    _Option("log_level", "LOG_LEVEL", "--log-level", kinds.log_level, "logging level (INFO)"),
+    _Option("log_format", "LOG_FORMAT", "--log-format", kinds.log_format, "text or json (text)"),
     _Option(
         "rate_burst",
         "CHAT_RATE_BURST",
         "--rate-burst",
-        _positive_int,
+        kinds.positive_int,
         "client events a connection may send at once (20)",
     ),
     _Option(
         "rate_per_second",
         "CHAT_RATE_PER_SECOND",
         "--rate-per-second",
-        _positive_float,
+        kinds.positive_float,
         "client events per second a connection may keep sending (5)",
     ),
     _Option(
         "api_rate_per_second",
         "CHAT_API_RATE_PER_SECOND",
         "--api-rate-per-second",
-        _positive_float,
+        kinds.positive_float,
         "REST requests per second per key (50)",
     ),
     _Option(
         "max_payload",
         "CHAT_MAX_PAYLOAD",
         "--max-payload",
-        _positive_int,
+        kinds.positive_int,
         "bytes in one incoming Engine.IO packet (65536)",
     ),
     _Option(
         "send_queue_bytes",
         "CHAT_SEND_QUEUE_BYTES",
         "--send-queue-bytes",
-        _positive_int,
+        kinds.positive_int,
         "outgoing bytes held for one connection (1048576)",
     ),
     _Option(
         "presence_ttl",
         "CHAT_PRESENCE_TTL",
         "--presence-ttl",
-        _presence_ttl,
+        kinds.presence_ttl,
         "seconds a dead process's users stay in members, 1 to 60 (45)",
     ),
     _Option(
         "workers",
         "WEB_CONCURRENCY",
         "--workers",
-        _positive_int,
+        kinds.positive_int,
         "processes sharing the port, linked by REDIS_URL, WebSocket only (1)",
     ),
     _Option(
         "ping_interval",
         "CHAT_PING_INTERVAL",
         "--ping-interval",
-        _positive_float,
+        kinds.positive_float,
         "seconds between heartbeat pings (25)",
     ),
     _Option(
         "ping_timeout",
         "CHAT_PING_TIMEOUT",
         "--ping-timeout",
-        _positive_float,
+        kinds.positive_float,
         "seconds a client has to answer a ping (20)",
     ),
     _Option(
         "connect_timeout",
         "CHAT_CONNECT_TIMEOUT",
         "--connect-timeout",
-        _positive_float,
+        kinds.positive_float,
         "seconds a new connection has to send its Socket.IO CONNECT (45)",
     ),
     _Option(
         "redis_pool_size",
         "CHAT_REDIS_POOL_SIZE",
         "--redis-pool-size",
-        _positive_int,
+        kinds.positive_int,
         "connections in this process's Redis pool; a burst beyond waits (64)",
     ),
     _Option(
         "redis_pool_wait",
         "CHAT_REDIS_POOL_WAIT",
         "--redis-pool-wait",
-        _positive_float,
+        kinds.positive_float,
         "seconds a Redis call may wait for a pooled connection (5)",
     ),
     _Option(
         "speedups_off",
         "CHAT_SPEEDUPS_OFF",
         "--speedups-off",
-        _speedups_off,
+        kinds.speedups_off,
         "comma-separated speed-ups to switch off: uvloop, orjson, fanout, gc (none)",
     ),
     _Option(
         "bus_routing",
         "CHAT_BUS_ROUTING",
         "--bus-routing",
-        _bus_routing,
+        kinds.bus_routing,
         "rooms: each process hears only its rooms and users; single: one channel for all (rooms)",
     ),
     _Option(
         "max_connections",
         "CHAT_MAX_CONNECTIONS",
         "--max-connections",
-        _positive_int,
+        kinds.positive_int,
         "connections one process holds; past it handshakes get 503 (10000)",
     ),
     _Option(
         "connect_rate_per_ip",
         "CHAT_CONNECT_RATE_PER_IP",
         "--connect-rate-per-ip",
-        _positive_float,
+        kinds.positive_float,
         "handshakes per second per client address, burst the same; past it 429 (no limit)",
     ),
     _Option(
         "trusted_proxies",
         "CHAT_TRUSTED_PROXIES",
         "--trusted-proxies",
-        _networks,
+        kinds.networks,
         "comma-separated addresses or CIDRs whose X-Forwarded-For is believed (none)",
     ),
     _Option(
@@ -354,87 +193,91 @@ OPTIONS: tuple[_Option, ...] = (
         "jwt_public_key",
         "CHAT_JWT_PUBLIC_KEY",
         "--jwt-public-key",
-        _pem_file,
+        kinds.pem_file,
         "PEM file with the public key of RS*/ES* tokens",
     ),
-    _Option("jwks_url", "CHAT_JWKS_URL", "--jwks-url", _text, "JWKS URL of RS*/ES* token keys"),
+    _Option(
+        "jwks_url", "CHAT_JWKS_URL", "--jwks-url", kinds.text, "JWKS URL of RS*/ES* token keys"
+    ),
     _Option(
         "jwks_insecure",
         "CHAT_JWKS_INSECURE",
         "--jwks-insecure",
-        _switch,
+        kinds.switch,
         "1 allows an http:// JWKS URL outside loopback (0)",
     ),
-    _Option("jwt_issuer", "CHAT_JWT_ISSUER", "--jwt-issuer", _text, "required token iss"),
-    _Option("jwt_audience", "CHAT_JWT_AUDIENCE", "--jwt-audience", _text, "required token aud"),
+    _Option("jwt_issuer", "CHAT_JWT_ISSUER", "--jwt-issuer", kinds.text, "required token iss"),
+    _Option(
+        "jwt_audience", "CHAT_JWT_AUDIENCE", "--jwt-audience", kinds.text, "required token aud"
+    ),
     _Option(
         "jwt_username_claim",
         "CHAT_JWT_USERNAME_CLAIM",
         "--jwt-username-claim",
-        _claim,
+        kinds.claim,
         "the token claim holding the username (sub)",
     ),
     _Option(
         "webhook_urls",
         "CHAT_WEBHOOK_URL",
         "--webhook-url",
-        _webhook_urls,
+        kinds.webhook_urls,
         "comma-separated http(s) URLs every webhook event is POSTed to (none)",
     ),
     _Option(
         "webhook_secret",
         "CHAT_WEBHOOK_SECRET",
         "--webhook-secret",
-        _text,
+        kinds.text,
         "key of the webhooks' HMAC-SHA256 signatures",
     ),
     _Option(
         "webhook_events",
         "CHAT_WEBHOOK_EVENTS",
         "--webhook-events",
-        _webhook_events,
+        kinds.webhook_events,
         "comma-separated event types sent to webhooks (all)",
     ),
     _Option(
         "webhook_max_age",
         "CHAT_WEBHOOK_MAX_AGE",
         "--webhook-max-age",
-        _positive_float,
+        kinds.positive_float,
         "seconds a webhook event is retried for, then dropped (3600)",
     ),
     _Option(
         "webhook_retry_base",
         "CHAT_WEBHOOK_RETRY_BASE",
         "--webhook-retry-base",
-        _positive_float,
+        kinds.positive_float,
         "seconds before a webhook's first retry, doubling after (1)",
     ),
     _Option(
         "webhook_retry_cap",
         "CHAT_WEBHOOK_RETRY_CAP",
         "--webhook-retry-cap",
-        _positive_float,
+        kinds.positive_float,
         "seconds between two webhook retries at most (60)",
     ),
     _Option(
         "webhook_concurrency",
         "CHAT_WEBHOOK_CONCURRENCY",
         "--webhook-concurrency",
-        _positive_int,
+        kinds.positive_int,
         "webhook deliveries in flight per URL and process (8)",
     ),
     _Option(
         "webhook_queue_size",
         "CHAT_WEBHOOK_QUEUE_SIZE",
         "--webhook-queue-size",
-        _positive_int,
+        kinds.positive_int,
         "webhook events waiting at most; the Redis stream's length cap (100000)",
     ),
     _Option(
         "webhook_claim_idle",
         "CHAT_WEBHOOK_CLAIM_IDLE",
         "--webhook-claim-idle",
-        _positive_float,
+        kinds.positive_float,
         "seconds before another process takes over a silent process's webhook events (30)",
     ),
 )
@@ -523,7 +366,7 @@ def parse_command_line(argv: Sequence[str], environ: Mapping[str, str]) -> Comma
         rooms = args["rooms"]
         if rooms is not None and not args["bot"]:
             raise ConfigError("--room needs --bot: only bot tokens are limited to rooms")
-        ttl = _positive_int("--ttl", args["ttl"])
+        ttl = kinds.positive_int("--ttl", args["ttl"])
         return Command(
             "token",
             settings,
