@@ -13,6 +13,7 @@ import pytest
 from tests.support.chat import expect_ok, http_call, join, unique
 from tests.support.clients import ChatClient
 from tests.support.fixtures import Connect, MakeSettings, StartServer
+from tests.support.ports import free_port
 from tests.support.settings import API_KEY
 from tests.support.webhooks import HOOK_SECRET, Receiver, receiver, signature_ok
 
@@ -222,6 +223,31 @@ async def test_a_failed_delivery_is_retried_until_the_receiver_answers_2xx(
     assert ids == {event["id"]}
     assert await metric(http, url, "chat_webhook_retried_total") >= 2
     assert await metric(http, url, "chat_webhook_delivered_total") == 1
+
+
+async def test_a_receiver_that_was_down_gets_every_event_once_it_is_back(
+    start_server: StartServer, backend_settings: MakeSettings, connect: Connect
+) -> None:
+    # Nothing listens on the port at first: every attempt is refused, as when
+    # the receiver is down; the retries (fast here) bring everything once it is up.
+    port = free_port()
+    settings = backend_settings(
+        webhook_urls=(f"http://127.0.0.1:{port}/hook",),
+        webhook_secret=HOOK_SECRET,
+        webhook_events=frozenset({"message"}),
+        **FAST_RETRIES,
+    )
+    url = await start_server(settings)
+    alice, room = await alice_in_a_room(connect, url)
+    sent = [
+        expect_ok(await alice.call("message", {"room": room, "text": f"m{n}"}))["id"]
+        for n in range(20)
+    ]
+    await asyncio.sleep(1.0)  # a few refused attempts of each
+    async with receiver(port) as hooks:
+        await hooks.until(lambda: len(hooks.events("message")) >= 20)
+    delivered = [event["data"]["id"] for event in hooks.events("message")]
+    assert sorted(set(delivered)) == sorted(sent)
 
 
 async def test_a_receiver_that_never_answers_2xx_gets_the_event_dropped_and_counted(
