@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from typing import Any
 
@@ -115,12 +116,31 @@ class RedisHealth:
         if self._cluster is None:
             assert self._client is not None
             return bool(await self._client.ping())
-        # One node's view is enough: each node knows whether all slots are served.
-        info = await self._cluster.cluster_info(target_nodes=RedisCluster.RANDOM)
-        state = _text(info.get("cluster_state", "")) if isinstance(info, dict) else ""
-        if state != "ok":
-            raise ConnectionError(f"the cluster's state is {state or 'unknown'}")
-        return True
+        return await self._ask_cluster(self._cluster)
+
+    async def _ask_cluster(self, cluster: RedisCluster) -> bool:
+        """Whether a node of the cluster answers ``CLUSTER INFO`` with ``cluster_state:ok``.
+
+        One node's view is enough: each knows whether every slot is served.
+        A node that does not answer says nothing of the others (a master
+        killed and already replaced by its replica stays in the client's
+        list until it refreshes), so the next one, in random order, is asked.
+        """
+        await cluster.initialize()
+        nodes = cluster.get_nodes()
+        random.shuffle(nodes)
+        silent: Exception = ConnectionError("the cluster client knows no node")
+        for node in nodes:
+            try:
+                info = await cluster.cluster_info(target_nodes=node)
+            except (RedisError, OSError) as exc:
+                silent = exc
+                continue
+            state = _text(info.get("cluster_state", "")) if isinstance(info, dict) else ""
+            if state != "ok":
+                raise ConnectionError(f"the cluster's state is {state or 'unknown'}")
+            return True
+        raise silent
 
     async def check(self) -> bool:
         """Ping once and record the answer; returns whether Redis is up."""
