@@ -157,30 +157,29 @@ class HookClient:
         receiver may or may not have seen them; webhooks are at least once).
         """
         if self._closed:
-            error = HookError("the webhook client is closed")
-            return [error for _ in requests]
+            return [HookError("the webhook client is closed")] * len(requests)
         target = self._targets.get(url)
         if target is None:
             try:
                 target = self._targets[url] = _parse(url)
             except HookError as exc:
-                return [exc for _ in requests]
+                return [exc] * len(requests)
         batch = _Batch([_request(target, body, headers) for body, headers in requests])
-        answers = batch.answers
         deadline = asyncio.get_running_loop().time() + self.timeout
+        error: HookError | None = None
         try:
             await self._exchange(target, batch, deadline)
         except (TimeoutError, _Expired):
-            answers.append(HookError(f"no answer within {self.timeout:g} s"))
+            error = HookError(f"no answer within {self.timeout:g} s")
         except (OSError, EOFError, ValueError, asyncio.LimitOverrunError) as exc:
-            answers.append(HookError(str(exc) or type(exc).__name__))
+            error = HookError(str(exc) or type(exc).__name__)
         except HookError as exc:
-            answers.append(exc)
-        if len(answers) < len(requests):
-            last = answers.pop() if answers and isinstance(answers[-1], HookError) else None
-            missing = last or HookError("the connection closed before this answer")
-            answers += [missing] * (len(requests) - len(answers))
-        return answers
+            error = exc
+        unanswered = len(requests) - len(batch.answers)
+        if unanswered:
+            error = error or HookError("the connection closed before this answer")
+            batch.answers.extend([error] * unanswered)
+        return batch.answers
 
     async def aclose(self) -> None:
         """Close every idle connection; later ``post`` calls fail."""

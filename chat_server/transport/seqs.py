@@ -53,7 +53,11 @@ class Delivered:
         self._seen.move_to_end(sender)
         high, bits = found
         if seq > high:
-            self._seen[sender] = (seq, ((bits << (seq - high)) | 1) & self._full)
+            ahead = seq - high
+            # A jump past the window forgets all behind it, without building
+            # a shifted number as wide as the jump.
+            bits = ((bits << ahead) | 1) & self._full if ahead < self.window else 1
+            self._seen[sender] = (seq, bits)
             return True
         behind = high - seq
         if behind >= self.window or bits >> behind & 1:

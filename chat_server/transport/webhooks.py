@@ -12,6 +12,7 @@ chat pays one send and one receive per batch rather than per event.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -51,7 +52,7 @@ class _Lane:
         self.url = url
         self.cap = cap
         self.in_flight = 0
-        self.waiting: list[tuple[Job, asyncio.Future[bool]]] = []
+        self.waiting: collections.deque[tuple[Job, asyncio.Future[bool]]] = collections.deque()
         self._scheduled = False
 
     def submit(self, job: Job) -> asyncio.Future[bool]:
@@ -67,13 +68,14 @@ class _Lane:
 
     def _pump(self) -> None:
         self._scheduled = False
-        self.waiting = [(job, f) for job, f in self.waiting if not f.done()]  # cancelled
-        room = self.cap - self.in_flight
-        if room <= 0 or not self.waiting:
-            return
-        batch, self.waiting = self.waiting[:room], self.waiting[room:]
-        self.in_flight += len(batch)
-        self.worker.spawn(self._send(batch))
+        batch: list[tuple[Job, asyncio.Future[bool]]] = []
+        while self.waiting and self.in_flight + len(batch) < self.cap:
+            job, future = self.waiting.popleft()
+            if not future.done():  # done: its delivery was cancelled (stopping)
+                batch.append((job, future))
+        if batch:
+            self.in_flight += len(batch)
+            self.worker.spawn(self._send(batch))
 
     async def _send(self, batch: list[tuple[Job, asyncio.Future[bool]]]) -> None:
         results = [False] * len(batch)  # what a cancelled or failed batch counts as

@@ -54,3 +54,12 @@ def test_the_least_recently_heard_sender_is_forgotten_past_the_cap() -> None:
     seen.first("p1", 6)
     seen.first("p3", 5)  # p2 is forgotten
     assert (seen.first("p1", 5), seen.first("p2", 5)) == (False, True)
+
+
+def test_a_huge_jump_costs_no_more_than_a_small_one() -> None:
+    # A garbled sequence number on the bus must not build a number of 10**18 bits.
+    seen = Delivered()
+    seen.first("p1", 1)
+    assert seen.first("p1", 10**18) is True
+    assert seen.first("p1", 10**18) is False
+    assert seen.first("p1", 1) is False
